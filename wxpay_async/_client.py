@@ -1,0 +1,382 @@
+"""WxPayClient: configuration, the per-host session pool, and ``send()``/``call()``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, Self, TypeVar
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import yarl
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from ._config import HostName, Hosts, MerchantCredentials, RetryPolicy
+from ._converter import dumps, structure, unstructure
+from ._endpoint import Endpoint, check_idempotency_key
+from ._errors import (
+    RequestTimeoutError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+    WxPayError,
+    api_error_for,
+)
+from ._middlewares import CallState, retry_middleware, sign_middleware, verify_middleware
+from ._version import __version__
+from .crypto import encrypt_field, max_plaintext_bytes
+from .trust import CertificateTrust, RawResponse, Trust
+
+__all__ = ["AccessToken", "WxPayClient"]
+
+log = logging.getLogger("wxpay_async")
+T = TypeVar("T")
+
+AccessToken = str | Callable[[], Awaitable[str]]
+
+USER_AGENT = (
+    f"wxpay_async/{__version__} ({platform.system()} {platform.release()}) "
+    f"Python/{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro} "
+    f"aiohttp/{aiohttp.__version__}"
+)
+#: Below the 8 s after which WeChat's front ends close idle connections, so we never write into
+#: a connection the server is closing.
+KEEPALIVE_SECONDS = 5.0
+
+
+class WxPayClient:
+    """An async WeChat Pay v3 client; use ``async with WxPayClient(...) as client``.
+
+    ``trust`` verifies responses and encrypts sensitive fields (default: platform certificates
+    downloaded from the mainland host). ``access_token`` (a string or an async callable) is only
+    needed for the api.weixin.qq.com cloud-base endpoints.
+    """
+
+    def __init__(
+        self,
+        credentials: MerchantCredentials,
+        *,
+        trust: Trust | None = None,
+        hosts: Hosts | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | aiohttp.ClientTimeout = 30.0,
+        access_token: AccessToken | None = None,
+        signature_window: float = 300.0,
+        connections: int = 100,
+        connections_per_host: int = 64,
+    ) -> None:
+        if not isinstance(credentials, MerchantCredentials):
+            raise ValidationError("credentials", "must be a MerchantCredentials")
+        self.credentials = credentials
+        self.trust: Trust = trust if trust is not None else CertificateTrust()
+        self.hosts = hosts or Hosts()
+        self.retry = retry or RetryPolicy()
+        self.timeout = (
+            timeout
+            if isinstance(timeout, aiohttp.ClientTimeout)
+            else aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout))
+        )
+        self.signature_window = signature_window
+        self._access_token = access_token
+        self._cached_token: str | None = access_token if isinstance(access_token, str) else None
+        self._token_lock = asyncio.Lock()
+        self._limits = (connections, connections_per_host)
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._closed = False
+        self.trust.bind(self._download_certificates, credentials.apiv3_key)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every session; the client cannot be used afterwards."""
+        self._closed = True
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
+
+    def __repr__(self) -> str:
+        return f"WxPayClient(mchid={self.credentials.mchid!r}, trust={self.trust!r})"
+
+    def _session(self, base: str) -> aiohttp.ClientSession:
+        if self._closed:
+            raise WxPayError("WxPayClient is closed")
+        session = self._sessions.get(base)
+        if session is None:
+            total, per_host = self._limits
+            connector = aiohttp.TCPConnector(
+                limit=total, limit_per_host=per_host, keepalive_timeout=KEEPALIVE_SECONDS
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self.timeout,
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                auto_decompress=True,
+                raise_for_status=False,
+            )
+            # aiohttp would silently re-send an idempotent request once after a dropped
+            # keep-alive connection; our retry middleware owns that decision.
+            session._retry_connection = False
+            self._sessions[base] = session
+        return session
+
+    # -- access token (api.weixin.qq.com) ------------------------------------------------------
+
+    async def access_token(self, *, refresh: bool = False) -> str:
+        """The current access token; ``refresh=True`` asks the provider for a new one."""
+        provider = self._access_token
+        if provider is None:
+            raise ValidationError("access_token", "WxPayClient needs access_token= for this call")
+        if isinstance(provider, str):
+            return provider
+        async with self._token_lock:
+            if refresh or self._cached_token is None:
+                token = await provider()
+                if not isinstance(token, str) or not token:
+                    raise ValidationError("access_token", "the provider returned no token")
+                self._cached_token = token
+            return self._cached_token
+
+    # -- sending -------------------------------------------------------------------------------
+
+    @staticmethod
+    def canonical_url(path: str, query: Mapping[str, Any] | None) -> str:
+        """``path?query`` percent-encoded once; this exact string is signed and sent."""
+        if not query:
+            return path
+        pairs = [(k, v) for k, v in query.items() if v is not None]
+        if not pairs:
+            return path
+        return f"{path}?{urlencode(pairs, quote_via=quote, safe='')}"
+
+    async def send(
+        self,
+        endpoint: Endpoint,
+        *,
+        path_params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        sign_body: bytes | None = None,
+        content_type: str = "application/json",
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        host: HostName | None = None,
+    ) -> RawResponse:
+        """Send prepared bytes through retry → sign → verify; non-2xx raises a typed APIError.
+
+        ``body`` is sent as is on every attempt; ``sign_body`` (default ``body``) is what the
+        signature covers (the meta JSON for uploads).
+        """
+        canonical = self.canonical_url(endpoint.render_path(path_params or {}), query)
+        extra: dict[str, str] = dict(headers or {})
+        if body is not None:
+            extra["Content-Type"] = content_type
+        if endpoint.idempotency_key:
+            if idempotency_key is None:
+                raise ValidationError("idempotency_key", f"is required by {endpoint.name}")
+            extra["Idempotency-Key"] = check_idempotency_key(idempotency_key)
+        state = CallState(
+            endpoint=endpoint,
+            canonical_url=canonical,
+            sign_body=(sign_body if sign_body is not None else body) or b"",
+        )
+        host_name = host or endpoint.host
+        try:
+            raw = await self._send_once(state, host_name, body, extra)
+        except TransportError as exc:
+            if not self._may_fail_over(host_name, exc):
+                raise
+            log.warning("%s: %s; failing over to the backup host", endpoint.name, exc)
+            raw = await self._send_once(state, "mainland_backup", body, extra)
+        self._raise_for_status(endpoint, state, raw)
+        return raw
+
+    def _may_fail_over(self, host_name: HostName, exc: TransportError) -> bool:
+        return (
+            self.hosts.failover
+            and host_name == "mainland"
+            and self.hosts.mainland_backup != self.hosts.mainland
+            and isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+        )
+
+    async def _send_once(
+        self,
+        state: CallState,
+        host_name: HostName,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> RawResponse:
+        endpoint = state.endpoint
+        base = self.hosts.base(host_name)
+        url = yarl.URL(base + state.canonical_url, encoded=True)
+        middlewares: tuple[aiohttp.ClientMiddlewareType, ...]
+        retry = retry_middleware(state, self.retry)
+        if endpoint.protocol == "v3":
+            signer = sign_middleware(state, self.credentials)
+            if endpoint.verify_response:
+                middlewares = (
+                    retry,
+                    signer,
+                    verify_middleware(state, self.trust, self.signature_window),
+                )
+            else:
+                middlewares = (retry, signer)
+        else:
+            middlewares = (retry,)
+        session = self._session(base)
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                endpoint.method, url, data=body, headers=headers, middlewares=middlewares
+            ) as response:
+                payload = await response.read()
+                raw = RawResponse(
+                    status=response.status, headers=dict(response.headers), body=payload
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise RequestTimeoutError(
+                f"{endpoint.name}: no answer within the timeout after {state.attempts} attempt(s)"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{endpoint.name}: {type(exc).__name__} after {state.attempts} attempt(s)"
+            ) from exc
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d in %.1f ms (attempts=%d, Request-ID=%s)",
+                endpoint.method,
+                state.canonical_url.partition("?")[0],
+                raw.status,
+                (time.perf_counter() - started) * 1000,
+                state.attempts,
+                raw.headers.get("Request-ID"),
+            )
+        return raw
+
+    def _raise_for_status(self, endpoint: Endpoint, state: CallState, raw: RawResponse) -> None:
+        if endpoint.protocol != "v3" or raw.status < 300:
+            return
+        code, message, detail = "UNKNOWN", "", None
+        try:
+            document = json.loads(raw.body) if raw.body else {}
+        except ValueError:
+            document = {}
+        if isinstance(document, dict):
+            code = str(document.get("code") or code)
+            message = str(document.get("message") or raw.body[:200].decode("utf-8", "replace"))
+            detail = document.get("detail") if isinstance(document.get("detail"), dict) else None
+        raise api_error_for(
+            raw.status,
+            code,
+            message,
+            detail=detail,
+            request_id=raw.headers.get("Request-ID"),
+            verified=state.verified or not endpoint.verify_response,
+        )
+
+    # -- JSON convenience ----------------------------------------------------------------------
+
+    async def prepare_json(self, endpoint: Endpoint, payload: Any) -> tuple[bytes, dict[str, str]]:
+        """Encrypt the endpoint's sensitive fields once and serialize once.
+
+        Returns the body bytes and the headers the encryption requires (``Wechatpay-Serial``).
+        """
+        data = unstructure(payload)
+        headers: dict[str, str] = {}
+        if endpoint.encrypted_fields:
+            serial, key = await self.trust.encryption_key()
+            limit = max_plaintext_bytes(key.key_size, endpoint.padding)
+            for path in endpoint.encrypted_fields:
+                _encrypt_in_place(data, path, path, key, limit, endpoint)
+            headers["Wechatpay-Serial"] = serial
+        return dumps(data), headers
+
+    async def call(
+        self,
+        endpoint: Endpoint,
+        response_type: type[T],
+        *,
+        payload: Any = None,
+        path_params: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> T:
+        """Prepare ``payload`` (a model), send it, and structure the JSON answer."""
+        body: bytes | None = None
+        headers: dict[str, str] = {}
+        if payload is not None:
+            body, headers = await self.prepare_json(endpoint, payload)
+        raw = await self.send(
+            endpoint,
+            path_params=path_params,
+            query=query,
+            body=body,
+            headers=headers,
+            idempotency_key=idempotency_key,
+        )
+        return decode_json(raw, response_type)
+
+    async def _download_certificates(self, host: str, path: str) -> RawResponse:
+        endpoint = Endpoint(
+            name="certificates.download",
+            method="GET",
+            host=host,  # type: ignore[arg-type]
+            path=path,
+            verify_response=False,
+        )
+        return await self.send(endpoint)
+
+
+def _encrypt_in_place(
+    data: Any, rest: str, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint
+) -> None:
+    head, _, tail = rest.partition(".")
+    if not isinstance(data, dict) or data.get(head) is None:
+        return
+    if tail:
+        _encrypt_in_place(data[head], tail, path, key, limit, endpoint)
+    else:
+        data[head] = _encrypt(data[head], path, key, limit, endpoint)
+
+
+def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(path, "must be a string to be encrypted")
+    if len(value.encode()) > limit:
+        raise ValidationError(
+            path, f"must be at most {limit} bytes as UTF-8 to fit {endpoint.padding} encryption"
+        )
+    return encrypt_field(key, value, endpoint.padding)
+
+
+def decode_json(raw: RawResponse, response_type: type[T]) -> T:
+    """Structure a verified JSON answer; a 204 or empty body gives an empty object."""
+    try:
+        document = json.loads(raw.body) if raw.body else {}
+    except ValueError:
+        raise UnexpectedResponseError(
+            f"HTTP {raw.status} answer is not JSON (Request-ID={raw.headers.get('Request-ID')})"
+        ) from None
+    try:
+        return structure(document, response_type)
+    except ValidationError as exc:
+        # A verified answer we cannot read: report it as the answer's fault, not the caller's.
+        raise UnexpectedResponseError(
+            f"unexpected response shape: {exc} (Request-ID={raw.headers.get('Request-ID')})"
+        ) from None

@@ -1,0 +1,165 @@
+"""Client configuration: merchant credentials, hosts and the retry policy."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Literal
+
+import attrs
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from ._errors import ValidationError
+from .crypto import build_request_message, format_authorization, load_private_key, new_nonce, sign
+
+__all__ = ["HostName", "Hosts", "MerchantCredentials", "RetryPolicy"]
+
+HostName = Literal["mainland", "mainland_backup", "global_", "weixin"]
+
+
+@attrs.define(frozen=True, repr=False, eq=False, init=False)
+class MerchantCredentials:
+    """Who we are: the calling merchant's mchid, API certificate serial, private key and APIv3 key.
+
+    Validated at construction (``ValidationError`` names the field); ``repr()`` shows no secret.
+    """
+
+    mchid: str
+    serial_no: str
+    private_key: RSAPrivateKey
+    _apiv3_key: bytes
+
+    def __init__(
+        self,
+        *,
+        mchid: str,
+        serial_no: str,
+        private_key: str | bytes | RSAPrivateKey,
+        apiv3_key: str | bytes,
+    ) -> None:
+        if not isinstance(mchid, str) or not mchid.strip():
+            raise ValidationError("mchid", "must be a non-empty string")
+        if not isinstance(serial_no, str) or not serial_no.strip():
+            raise ValidationError("serial_no", "must be the non-empty API certificate serial")
+        key_bytes = apiv3_key.encode() if isinstance(apiv3_key, str) else bytes(apiv3_key)
+        if len(key_bytes) != 32:
+            raise ValidationError("apiv3_key", f"must be exactly 32 bytes (got {len(key_bytes)})")
+        object.__setattr__(self, "mchid", mchid.strip())
+        object.__setattr__(self, "serial_no", serial_no.strip().upper())
+        object.__setattr__(self, "private_key", load_private_key(private_key))
+        object.__setattr__(self, "_apiv3_key", key_bytes)
+
+    @property
+    def apiv3_key(self) -> bytes:
+        """The 32-byte APIv3 key (AES-256-GCM key for certificates and notifications)."""
+        return self._apiv3_key
+
+    @classmethod
+    def from_files(
+        cls,
+        *,
+        mchid: str,
+        serial_no: str,
+        private_key_path: str | os.PathLike[str],
+        apiv3_key: str | bytes | None = None,
+        apiv3_key_env: str | None = None,
+    ) -> MerchantCredentials:
+        """Read the private key from a PEM file; the APIv3 key directly or from an env variable."""
+        path = Path(private_key_path)
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise ValidationError(
+                "private_key_path", f"cannot read {path}: {exc.strerror}"
+            ) from None
+        if apiv3_key is None:
+            if not apiv3_key_env:
+                raise ValidationError("apiv3_key", "give apiv3_key or apiv3_key_env")
+            apiv3_key = os.environ.get(apiv3_key_env)
+            if apiv3_key is None:
+                raise ValidationError(
+                    "apiv3_key_env", f"environment variable {apiv3_key_env} is not set"
+                )
+        return cls(mchid=mchid, serial_no=serial_no, private_key=pem, apiv3_key=apiv3_key)
+
+    def authorization(self, method: str, canonical_url: str, body: bytes, timestamp: int) -> str:
+        """A fresh ``Authorization`` header for one request on the wire."""
+        nonce = new_nonce()
+        message = build_request_message(method, canonical_url, timestamp, nonce, body)
+        return format_authorization(
+            mchid=self.mchid,
+            serial_no=self.serial_no,
+            nonce=nonce,
+            timestamp=timestamp,
+            signature=sign(self.private_key, message),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"MerchantCredentials(mchid={self.mchid!r}, serial_no={self.serial_no!r}, "
+            "<secrets hidden>)"
+        )
+
+    __str__ = __repr__
+
+    def __getstate__(self) -> None:
+        raise TypeError("MerchantCredentials holds secrets and is not picklable")
+
+
+def _url(value: str) -> str:
+    return value.rstrip("/")
+
+
+@attrs.frozen(kw_only=True)
+class Hosts:
+    """Base URLs of the four WeChat hosts; ``Hosts.single(url)`` points them all at one server."""
+
+    mainland: str = attrs.field(default="https://api.mch.weixin.qq.com", converter=_url)
+    mainland_backup: str = attrs.field(default="https://api2.mch.weixin.qq.com", converter=_url)
+    global_: str = attrs.field(default="https://apihk.mch.weixin.qq.com", converter=_url)
+    weixin: str = attrs.field(default="https://api.weixin.qq.com", converter=_url)
+    #: On a connection failure (nothing sent) to ``mainland``, try ``mainland_backup`` once.
+    #: Off by default, as in the official SDKs; never applies to apihk or api.weixin.qq.com.
+    failover: bool = False
+
+    @classmethod
+    def single(cls, url: str) -> Hosts:
+        """Every host at ``url`` (a sandbox or test server)."""
+        return cls(mainland=url, mainland_backup=url, global_=url, weixin=url)
+
+    def base(self, name: HostName) -> str:
+        """The base URL for a host name."""
+        return str(getattr(self, name))
+
+
+@attrs.frozen(kw_only=True)
+class RetryPolicy:
+    """When and how long to wait between attempts of one call.
+
+    The wait before attempt ``n + 1`` is
+    ``min(wait_max, wait_initial * 2**(n-1) + U(0, wait_jitter))``;
+    a server-sent ``Retry-After`` is honoured up to ``wait_max``. ``deadline`` caps the whole call
+    (attempts and waits) in seconds. ``sleep=False`` removes waiting (tests).
+    """
+
+    attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    wait_initial: float = attrs.field(default=0.2, validator=attrs.validators.ge(0))
+    wait_max: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
+    wait_jitter: float = attrs.field(default=0.3, validator=attrs.validators.ge(0))
+    deadline: float | None = 30.0
+    sleep: bool = True
+
+    def wait_before(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        if not self.sleep:
+            return 0.0
+        if retry_after is not None:
+            return min(self.wait_max, max(0.0, retry_after))
+        backoff = self.wait_initial * 2.0 ** (attempt - 1) + random.uniform(0, self.wait_jitter)
+        return float(min(self.wait_max, backoff))
+
+    @classmethod
+    def none(cls) -> RetryPolicy:
+        """A single attempt, no retries."""
+        return cls(attempts=1)

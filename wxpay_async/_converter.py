@@ -1,0 +1,273 @@
+"""The one cattrs converter every model goes through.
+
+Conventions it enforces:
+
+* attrs models use the API's wire names as attribute names;
+* ``None`` is never sent: optional fields left at ``None`` are omitted on the wire;
+* a model with an ``extra`` field (response models) keeps unknown keys there instead of failing;
+  a model without one (request models) refuses unknown keys, so a typo is an error, not silence;
+* structuring errors become :class:`ValidationError` with the full field path
+  (``contact.email``, ``domains[2]``);
+* strings are not coerced: ``123`` is not a valid ``str``;
+* enums are :class:`enum.StrEnum`; a field typed ``SomeEnum | str`` keeps unknown values
+  (response states that WeChat may extend);
+* datetimes are RFC 3339 (with or without milliseconds); ``CompactTime`` is PayScore's
+  ``yyyyMMddHHmmss`` (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, NewType, TypeVar
+
+import attrs
+import cattrs
+
+from ._errors import ValidationError
+
+__all__ = [
+    "CHINA_TZ",
+    "CompactTime",
+    "converter",
+    "dumps",
+    "format_rfc3339",
+    "parse_compact_time",
+    "parse_rfc3339",
+    "structure",
+    "unstructure",
+]
+
+T = TypeVar("T")
+
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+#: PayScore's ``yyyyMMddHHmmss`` timestamps (``openorclose_time``), read as Beijing time.
+CompactTime = NewType("CompactTime", dt.datetime)
+
+converter = cattrs.Converter()
+
+
+def parse_rfc3339(value: str) -> dt.datetime:
+    """``2015-05-20T13:29:35+08:00`` or ``2015-05-20T13:29:35.120+08:00`` (or ``Z``)."""
+    if not isinstance(value, str):
+        raise ValidationError("", f"must be an RFC 3339 string, got {type(value).__name__}")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("", f"must be an RFC 3339 date-time, got {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValidationError("", f"must carry a UTC offset, got {value!r}")
+    return parsed
+
+
+def format_rfc3339(value: dt.datetime) -> str:
+    """RFC 3339 with seconds precision and an explicit offset (Beijing time if naive)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=CHINA_TZ)
+    return value.isoformat(timespec="seconds")
+
+
+def parse_compact_time(value: str) -> dt.datetime:
+    """``20180225112233`` → 2018-02-25 11:22:33+08:00."""
+    if not isinstance(value, str) or len(value) != 14 or not value.isdigit():
+        raise ValidationError("", f"must be yyyyMMddHHmmss, got {value!r}")
+    try:
+        naive = dt.datetime.strptime(value, "%Y%m%d%H%M%S")
+    except ValueError:
+        raise ValidationError("", f"is not a valid yyyyMMddHHmmss time: {value!r}") from None
+    return naive.replace(tzinfo=CHINA_TZ)
+
+
+def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:
+    def hook(value: Any, _type: Any) -> Any:
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValidationError("", f"must be {label}, got {type(value).__name__}")
+        return value
+
+    return hook
+
+
+converter.register_structure_hook(str, _strict(str, "a string"))
+converter.register_structure_hook(int, _strict(int, "an integer"))
+converter.register_structure_hook(bool, _strict(bool, "a boolean"))
+converter.register_structure_hook(dt.datetime, lambda v, _t: parse_rfc3339(v))
+converter.register_unstructure_hook(dt.datetime, format_rfc3339)
+converter.register_structure_hook(CompactTime, lambda v, _t: CompactTime(parse_compact_time(v)))
+converter.register_unstructure_hook(
+    CompactTime, lambda v: v.astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
+)
+converter.register_structure_hook(
+    float,
+    lambda v, _t: float(_strict((int, float), "a number")(v, _t)),  # type: ignore[arg-type]
+)
+
+
+def _is_strenum(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, enum.StrEnum)
+
+
+def _structure_enum(value: Any, tp: type[enum.StrEnum]) -> enum.StrEnum:
+    try:
+        return tp(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in tp)
+        raise ValidationError("", f"must be one of {allowed} (got {value!r})") from None
+
+
+converter.register_structure_hook_func(_is_strenum, _structure_enum)
+converter.register_unstructure_hook_func(_is_strenum, lambda v: v.value)
+
+
+def _union_args(tp: Any) -> tuple[Any, ...]:
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return typing.get_args(tp)
+    return ()
+
+
+def _is_lenient_enum(tp: Any) -> bool:
+    args = [a for a in _union_args(tp) if a is not type(None)]
+    return len(args) == 2 and str in args and any(_is_strenum(a) for a in args)
+
+
+def _structure_lenient_enum(value: Any, tp: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValidationError("", f"must be a string, got {type(value).__name__}")
+    enum_type = next(a for a in _union_args(tp) if _is_strenum(a))
+    try:
+        return enum_type(value)
+    except ValueError:
+        return value  # a state WeChat added after this release: keep it, do not fail
+
+
+converter.register_structure_hook_func(_is_lenient_enum, _structure_lenient_enum)
+
+
+def _is_optional(tp: Any) -> bool:
+    args = _union_args(tp)
+    return len(args) == 2 and type(None) in args and not _is_lenient_enum(tp)
+
+
+def _structure_optional(value: Any, tp: Any) -> Any:
+    if value is None:
+        return None
+    inner = next(a for a in _union_args(tp) if a is not type(None))
+    return converter.structure(value, inner)
+
+
+converter.register_structure_hook_func(_is_optional, _structure_optional)
+
+
+def _is_list(tp: Any) -> bool:
+    return typing.get_origin(tp) in (list, tuple) and (
+        typing.get_origin(tp) is list or typing.get_args(tp)[-1:] == (Ellipsis,)
+    )
+
+
+def _structure_list(value: Any, tp: Any) -> Any:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValidationError("", f"must be a list, got {type(value).__name__}")
+    item_type = typing.get_args(tp)[0]
+    items = []
+    for i, item in enumerate(value):
+        try:
+            items.append(converter.structure(item, item_type))
+        except ValidationError as exc:
+            raise exc.prefixed(f"[{i}]") from None
+    return tuple(items) if typing.get_origin(tp) is tuple else items
+
+
+converter.register_structure_hook_func(_is_list, _structure_list)
+
+
+def _is_mapping(tp: Any) -> bool:
+    return typing.get_origin(tp) in (dict, Mapping, typing.Mapping) or tp in (dict, Mapping)
+
+
+def _structure_mapping(value: Any, _tp: Any) -> Any:
+    if not isinstance(value, Mapping):
+        raise ValidationError("", f"must be an object, got {type(value).__name__}")
+    return dict(value)
+
+
+converter.register_structure_hook_func(_is_mapping, _structure_mapping)
+converter.register_structure_hook(typing.Any, lambda v, _t: v)
+
+
+def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
+    hints = typing.get_type_hints(cls)
+    fields = [f for f in attrs.fields(cls) if f.init]
+    keeps_extra = any(f.name == "extra" for f in fields)
+    plan = [
+        (f.name, f.alias or f.name, hints[f.name], f.default is attrs.NOTHING)
+        for f in fields
+        if f.name != "extra"
+    ]
+    known = {name for name, *_ in plan}
+
+    def structure_model(data: Any, _type: Any) -> Any:
+        if isinstance(data, cls):
+            return data
+        if not isinstance(data, Mapping):
+            raise ValidationError("", f"must be an object, got {type(data).__name__}")
+        kwargs: dict[str, Any] = {}
+        for name, alias, field_type, required in plan:
+            value = data.get(name)
+            if value is None:
+                if required:
+                    raise ValidationError(name, "is required")
+                continue
+            try:
+                kwargs[alias] = converter.structure(value, field_type)
+            except ValidationError as exc:
+                raise exc.prefixed(name) from None
+        unknown = {k: v for k, v in data.items() if k not in known}
+        if keeps_extra:
+            kwargs["extra"] = unknown
+        elif unknown:
+            raise ValidationError(sorted(unknown)[0], f"is not a field of {cls.__name__}")
+        return cls(**kwargs)
+
+    return structure_model
+
+
+def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+    names = [f.name for f in attrs.fields(cls) if f.name != "extra"]
+    keeps_extra = any(f.name == "extra" for f in attrs.fields(cls))
+
+    def unstructure_model(obj: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in names:
+            value = getattr(obj, name)
+            if value is not None:
+                out[name] = converter.unstructure(value)
+        if keeps_extra and obj.extra:
+            for key, value in obj.extra.items():
+                out.setdefault(key, value)
+        return out
+
+    return unstructure_model
+
+
+converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory)
+converter.register_unstructure_hook_factory(attrs.has, _attrs_unstructure_factory)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Validate and build ``cls`` from a mapping (or return ``data`` if it already is one)."""
+    if isinstance(data, cls):
+        return data
+    return converter.structure(data, cls)
+
+
+def unstructure(obj: Any) -> Any:
+    """Model → plain JSON-ready data (``None`` omitted)."""
+    return converter.unstructure(obj)
+
+
+def dumps(data: Any) -> bytes:
+    """Compact UTF-8 JSON bytes: serialized once, signed and sent as is."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()

@@ -1,0 +1,80 @@
+"""Endpoints are data: method, host, path, retry safety, idempotency and encrypted fields."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any, Literal
+from urllib.parse import quote
+
+import attrs
+
+from ._config import HostName
+from ._errors import ValidationError
+from .crypto import Padding
+
+__all__ = ["IDEMPOTENCY_KEY_RULE", "Endpoint", "check_idempotency_key", "new_idempotency_key"]
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9]{1,64}")
+IDEMPOTENCY_KEY_RULE = "must be 1-64 letters and digits (uuid4().hex fits; dashes do not)"
+
+
+def new_idempotency_key() -> str:
+    """A fresh Idempotency-Key: 32 lower-case hex characters."""
+    return uuid.uuid4().hex
+
+
+def check_idempotency_key(key: str, field: str = "idempotency_key") -> str:
+    """Return ``key`` if it is 1-64 ASCII letters/digits, else raise :class:`ValidationError`."""
+    if not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationError(field, IDEMPOTENCY_KEY_RULE)
+    return key
+
+
+@attrs.frozen(kw_only=True)
+class Endpoint:
+    """One API operation, described once.
+
+    ``retry_safe`` says whether a request that may have reached WeChat can be sent again: true for
+    reads, for writes carrying an Idempotency-Key, and for writes with a unique business key.
+    A request that provably never left (connection refused) is always retried.
+    """
+
+    name: str
+    method: str
+    host: HostName
+    path: str
+    #: ``None``: derive from the method (GET/PUT/DELETE are safe, POST/PATCH are not).
+    retry_safe: bool | None = None
+    idempotency_key: bool = False
+    #: Dotted paths (``contact.name``) of request fields encrypted with the platform key.
+    encrypted_fields: tuple[str, ...] = ()
+    padding: Padding = Padding.OAEP
+    #: ``"v3"``: signed request, verified response, ``{code, message}`` errors.
+    #: ``"weixin"``: api.weixin.qq.com, access token, ``{errcode, errmsg}`` answers.
+    protocol: Literal["v3", "weixin"] = "v3"
+    #: False only where the caller verifies the answer itself (the certificate download).
+    verify_response: bool = True
+
+    @property
+    def safe_to_retry(self) -> bool:
+        if self.retry_safe is not None:
+            return self.retry_safe
+        return self.idempotency_key or self.method in _SAFE_METHODS
+
+    def render_path(self, params: Mapping[str, Any]) -> str:
+        """The path with each ``{name}`` percent-encoded (nothing left to re-encode later)."""
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in params:
+                raise ValidationError(name, "is required (path parameter)")
+            value = params[name]
+            if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
+                raise ValidationError(name, "must be a non-empty string or integer")
+            return quote(str(value), safe="")
+
+        return _PLACEHOLDER.sub(substitute, self.path)

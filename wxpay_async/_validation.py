@@ -1,0 +1,123 @@
+"""attrs validators that raise :class:`ValidationError` naming the field and the rule.
+
+``None`` always passes (optional fields default to ``None``); requiredness is the converter's
+job, so a missing field and a bad value produce distinct messages.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+
+from ._errors import ValidationError
+
+__all__ = ["count", "each", "https_url", "text", "utf8_at_most"]
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def text(
+    min_len: int = 1,
+    max_len: int | None = None,
+    *,
+    pattern: str | None = None,
+    describe: str | None = None,
+) -> Validator:
+    """A string of ``min_len..max_len`` characters, optionally matching ``pattern`` in full."""
+    compiled = re.compile(pattern) if pattern else None
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        _check_text(attribute.name, value, min_len, max_len, compiled, describe)
+
+    return check
+
+
+def _check_text(
+    name: str,
+    value: Any,
+    min_len: int,
+    max_len: int | None,
+    compiled: re.Pattern[str] | None,
+    describe: str | None,
+) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(name, f"must be a string, got {type(value).__name__}")
+    n = len(value)
+    if n < min_len:
+        rule = "must not be empty" if min_len == 1 else f"must be at least {min_len} characters"
+        raise ValidationError(name, rule)
+    if max_len is not None and n > max_len:
+        raise ValidationError(name, f"must be at most {max_len} characters (got {n})")
+    if compiled is not None and not compiled.fullmatch(value):
+        raise ValidationError(name, describe or f"must match {compiled.pattern}")
+    if any(ord(ch) > 0xFFFF for ch in value):
+        # WeChat Pay accepts only 1-3 byte UTF-8 characters (no emoji / supplementary plane).
+        raise ValidationError(
+            name, "must not contain characters outside the Basic Multilingual Plane"
+        )
+
+
+def utf8_at_most(limit: int) -> Validator:
+    """A string whose UTF-8 encoding is at most ``limit`` bytes (encrypted-field plaintexts)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        _check_text(attribute.name, value, 1, None, None, None)
+        size = len(value.encode())
+        if size > limit:
+            raise ValidationError(
+                attribute.name, f"must be at most {limit} bytes as UTF-8 (got {size})"
+            )
+
+    return check
+
+
+def https_url(max_len: int) -> Validator:
+    """An absolute ``https://`` URL without a query string, at most ``max_len`` characters."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        _check_text(attribute.name, value, 1, max_len, None, None)
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc:
+            raise ValidationError(attribute.name, "must be an absolute https:// URL")
+        if parts.query or parts.fragment:
+            raise ValidationError(attribute.name, "must not carry a query string or fragment")
+
+    return check
+
+
+def count(min_items: int = 1, max_items: int | None = None) -> Validator:
+    """A sequence with ``min_items..max_items`` entries."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        n = len(value)
+        if n < min_items:
+            raise ValidationError(attribute.name, f"must have at least {min_items} item(s)")
+        if max_items is not None and n > max_items:
+            raise ValidationError(attribute.name, f"must have at most {max_items} items (got {n})")
+
+    return check
+
+
+def each(min_len: int = 1, max_len: int | None = None, *, pattern: str | None = None) -> Validator:
+    """Every item of a sequence is a string of ``min_len..max_len`` characters."""
+    compiled = re.compile(pattern) if pattern else None
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Sequence[Any] | None) -> None:
+        if value is None:
+            return
+        for i, item in enumerate(value):
+            _check_text(f"{attribute.name}[{i}]", item, min_len, max_len, compiled, None)
+
+    return check

@@ -1,0 +1,49 @@
+"""AEAD_AES_256_GCM, as used for platform certificates and notification resources (spec §B5)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from .._errors import DecryptionError
+
+__all__ = ["ALGORITHM", "decrypt", "encrypt"]
+
+ALGORITHM = "AEAD_AES_256_GCM"
+
+
+def _cipher(key: bytes) -> AESGCM:
+    try:
+        return AESGCM(key)
+    except ValueError:
+        raise DecryptionError("AES-GCM key must be 16, 24 or 32 bytes") from None
+
+
+def decrypt(key: bytes, nonce: str, associated_data: str | None, ciphertext_b64: str) -> bytes:
+    """Decrypt Base64(ciphertext ‖ 16-byte tag); the nonce and AAD are UTF-8 strings.
+
+    The APIv3 key is 32 bytes; shorter AES keys are accepted here only because the official
+    Go SDK's own vector uses one (the credentials object enforces 32 bytes).
+    """
+    try:
+        data = base64.b64decode(ciphertext_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecryptionError("ciphertext is not valid Base64") from None
+    if len(data) < 16:
+        raise DecryptionError("ciphertext is shorter than the 16-byte GCM tag")
+    aad = associated_data.encode() if associated_data else None
+    try:
+        return _cipher(key).decrypt(nonce.encode(), data, aad)
+    except InvalidTag:
+        raise DecryptionError(
+            "AES-GCM authentication failed (wrong APIv3 key, or altered ciphertext/nonce/AAD)"
+        ) from None
+
+
+def encrypt(key: bytes, nonce: str, associated_data: str | None, plaintext: bytes) -> str:
+    """Inverse of :func:`decrypt` (used by the sandbox and tests)."""
+    aad = associated_data.encode() if associated_data else None
+    return base64.b64encode(_cipher(key).encrypt(nonce.encode(), plaintext, aad)).decode("ascii")

@@ -1,0 +1,75 @@
+"""Loading RSA keys and certificates, with errors that name the field and never echo key bytes."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+
+from .._errors import ValidationError
+
+__all__ = [
+    "certificate_serial",
+    "load_certificate",
+    "load_private_key",
+    "load_public_key",
+]
+
+
+def _as_bytes(value: str | bytes) -> bytes:
+    return value.encode("ascii", "replace") if isinstance(value, str) else value
+
+
+def load_private_key(
+    pem: str | bytes | RSAPrivateKey, *, field: str = "private_key"
+) -> RSAPrivateKey:
+    """Parse an RSA private key (PKCS#8 or PKCS#1 PEM) or pass an already loaded one through."""
+    if isinstance(pem, RSAPrivateKey):
+        return pem
+    try:
+        key = serialization.load_pem_private_key(_as_bytes(pem), password=None)
+    except (ValueError, TypeError):
+        # `from None`: the parser's own message and traceback could quote key material.
+        raise ValidationError(field, "must be an unencrypted RSA private key in PEM form") from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ValidationError(field, "must be an RSA key (WeChat Pay v3 uses RSA-2048)")
+    if key.key_size < 2048:
+        raise ValidationError(field, f"RSA key must be at least 2048 bits, got {key.key_size}")
+    return key
+
+
+def load_certificate(
+    pem: str | bytes | x509.Certificate, *, field: str = "certificate"
+) -> x509.Certificate:
+    """Parse a PEM X.509 certificate."""
+    if isinstance(pem, x509.Certificate):
+        return pem
+    try:
+        return x509.load_pem_x509_certificate(_as_bytes(pem))
+    except ValueError:
+        raise ValidationError(field, "must be an X.509 certificate in PEM form") from None
+
+
+def load_public_key(pem: str | bytes | RSAPublicKey, *, field: str = "public_key") -> RSAPublicKey:
+    """Parse an RSA public key from a ``PUBLIC KEY`` PEM or a certificate PEM."""
+    if isinstance(pem, RSAPublicKey):
+        return pem
+    raw = _as_bytes(pem)
+    key: object
+    try:
+        if b"CERTIFICATE" in raw:
+            key = x509.load_pem_x509_certificate(raw).public_key()
+        else:
+            key = serialization.load_pem_public_key(raw)
+    except ValueError:
+        raise ValidationError(
+            field, "must be an RSA public key or certificate in PEM form"
+        ) from None
+    if not isinstance(key, RSAPublicKey):
+        raise ValidationError(field, "must be an RSA public key")
+    return key
+
+
+def certificate_serial(cert: x509.Certificate) -> str:
+    """The serial as WeChat Pay writes it: upper-case hex without leading zeros."""
+    return format(cert.serial_number, "X")

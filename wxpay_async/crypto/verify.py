@@ -1,0 +1,133 @@
+"""Verification of signed responses and notifications (spec §B3, §B4, §B9)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from .._errors import SignatureProbeError, SignatureVerificationError, TimestampOutOfWindowError
+
+__all__ = [
+    "PROBE_PREFIX",
+    "SIGNATURE_TYPE",
+    "SignedHeaders",
+    "build_response_message",
+    "check_timestamp",
+    "verify_signature",
+]
+
+PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
+SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+_PKCS1 = padding.PKCS1v15()
+_SHA256 = hashes.SHA256()
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    """Case-insensitive lookup on any mapping (plain dicts included)."""
+    value = headers.get(name)
+    if value is None:
+        lower = name.lower()
+        for key, candidate in headers.items():
+            if isinstance(key, str) and key.lower() == lower:
+                value = candidate
+                break
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return str(value).strip()
+
+
+@attrs.frozen(kw_only=True)
+class SignedHeaders:
+    """The ``Wechatpay-*`` headers of a response or notification."""
+
+    timestamp: str
+    nonce: str
+    signature: str
+    serial: str
+    signature_type: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, Any]) -> SignedHeaders:
+        """Read the four required headers; raises if one is missing or empty."""
+        values = {
+            "timestamp": _header(headers, "Wechatpay-Timestamp"),
+            "nonce": _header(headers, "Wechatpay-Nonce"),
+            "signature": _header(headers, "Wechatpay-Signature"),
+            "serial": _header(headers, "Wechatpay-Serial"),
+        }
+        request_id = _header(headers, "Request-ID")
+        missing = [f"Wechatpay-{k.capitalize()}" for k, v in values.items() if not v]
+        if missing:
+            raise SignatureVerificationError(
+                f"missing signature header(s): {', '.join(missing)}", request_id=request_id
+            )
+        return cls(
+            timestamp=values["timestamp"] or "",
+            nonce=values["nonce"] or "",
+            signature=values["signature"] or "",
+            serial=values["serial"] or "",
+            signature_type=_header(headers, "Wechatpay-Signature-Type"),
+            request_id=request_id,
+        )
+
+    @staticmethod
+    def present(headers: Mapping[str, Any]) -> bool:
+        """Whether the answer carries a signature at all."""
+        return _header(headers, "Wechatpay-Signature") is not None
+
+    def check_basic(self) -> None:
+        """Reject probes and unsupported algorithms before any key lookup."""
+        if self.signature.startswith(PROBE_PREFIX):
+            raise SignatureProbeError(
+                "WECHATPAY/SIGNTEST/ signature probe", request_id=self.request_id
+            )
+        if self.signature_type is not None and self.signature_type != SIGNATURE_TYPE:
+            raise SignatureVerificationError(
+                f"unsupported Wechatpay-Signature-Type {self.signature_type!r}",
+                request_id=self.request_id,
+            )
+
+
+def build_response_message(timestamp: str, nonce: str, body: bytes) -> bytes:
+    """``TIMESTAMP\\nNONCE\\nBODY\\n`` over the raw body bytes (empty for 204)."""
+    return f"{timestamp}\n{nonce}\n".encode() + body + b"\n"
+
+
+def check_timestamp(
+    signed: SignedHeaders, window: float, clock: Callable[[], float] = time.time
+) -> None:
+    """Refuse a timestamp further than ``window`` seconds from ``clock()`` in either direction."""
+    try:
+        ts = int(signed.timestamp)
+    except ValueError:
+        raise SignatureVerificationError(
+            "Wechatpay-Timestamp is not an integer", request_id=signed.request_id
+        ) from None
+    skew = abs(clock() - ts)
+    if skew >= window:
+        raise TimestampOutOfWindowError(
+            f"Wechatpay-Timestamp is {skew:.0f} s from local time (window {window:.0f} s)",
+            request_id=signed.request_id,
+        )
+
+
+def verify_signature(public_key: RSAPublicKey, message: bytes, signature_b64: str) -> bool:
+    """True when ``signature_b64`` is a valid SHA256-RSA signature of ``message``."""
+    try:
+        raw = base64.b64decode(signature_b64, validate=True)
+        public_key.verify(raw, message, _PKCS1, _SHA256)
+    except (InvalidSignature, binascii.Error, ValueError):
+        return False
+    return True
