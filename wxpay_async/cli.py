@@ -1,14 +1,26 @@
-"""The ``wxpay-async`` command."""
+"""The ``wxpay-async`` command.
+
+Each subcommand lives in its own module exposing ``configure(parser)`` and ``run(args) -> int``
+(async work is started by the module itself); this file only dispatches.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from ._version import __version__
 
-__all__ = ["main"]
+__all__ = ["COMMANDS", "main"]
+
+#: name → (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("wxpay_async.demo", "run the end-to-end mission against an embedded sandbox"),
+    "sandbox": ("wxpay_async.sandbox.cli", "serve a local WeChat Pay sandbox"),
+    "onboard": ("wxpay_async.batch_cli", "onboard HK sub-merchants from a JSON Lines file"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,7 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
         description="WeChat Pay authorization and onboarding client (wxpay_async).",
     )
     parser.add_argument("--version", action="version", version=f"wxpay_async {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # a command not built into this installation
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(command)
+        command.set_defaults(_run=module.run)
     return parser
 
 
@@ -27,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    result: int = args._run(args)
+    return result
 
 
 if __name__ == "__main__":  # pragma: no cover
