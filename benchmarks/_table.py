@@ -37,7 +37,9 @@ def print_rows(rows: Iterable[Row]) -> None:
         max(len("benchmark"), *(len(r.benchmark) for r in rows)) if rows else 9,
         max(len("metric"), *(len(r.metric) for r in rows)) if rows else 6,
     ]
-    header = f"{'benchmark':<{widths[0]}}  {'metric':<{widths[1]}}  {'value':>12}  {'unit':<8}  ratio"
+    header = (
+        f"{'benchmark':<{widths[0]}}  {'metric':<{widths[1]}}  {'value':>12}  {'unit':<8}  ratio"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:

@@ -91,6 +91,7 @@ def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:
     return hook
 
 
+# Class hooks dispatch on the MRO, so the StrEnum hook below wins over ``str`` for enums.
 converter.register_structure_hook(str, _strict(str, "a string"))
 converter.register_structure_hook(int, _strict(int, "an integer"))
 converter.register_structure_hook(bool, _strict(bool, "a boolean"))
@@ -118,7 +119,7 @@ def _structure_enum(value: Any, tp: type[enum.StrEnum]) -> enum.StrEnum:
         raise ValidationError("", f"must be one of {allowed} (got {value!r})") from None
 
 
-converter.register_structure_hook_func(_is_strenum, _structure_enum)
+converter.register_structure_hook(enum.StrEnum, _structure_enum)
 converter.register_unstructure_hook_func(_is_strenum, lambda v: v.value)
 
 
@@ -235,21 +236,30 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
 
 
 def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
-    names = [f.name for f in attrs.fields(cls) if f.name != "extra"]
+    hints = typing.get_type_hints(cls)
+    plan = [(f.name, _declared(hints[f.name])) for f in attrs.fields(cls) if f.name != "extra"]
     keeps_extra = any(f.name == "extra" for f in attrs.fields(cls))
 
     def unstructure_model(obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in names:
+        for name, declared in plan:
             value = getattr(obj, name)
             if value is not None:
-                out[name] = converter.unstructure(value)
+                out[name] = converter.unstructure(value, unstructure_as=declared)
         if keeps_extra and obj.extra:
             for key, value in obj.extra.items():
                 out.setdefault(key, value)
         return out
 
     return unstructure_model
+
+
+def _declared(tp: Any) -> Any:
+    """The type to unstructure a field as: NewTypes (``CompactTime``) need their own hook."""
+    args = [a for a in _union_args(tp) if a is not type(None)]
+    if len(args) == 1:
+        tp = args[0]
+    return tp if tp is CompactTime else None
 
 
 converter.register_structure_hook_factory(attrs.has, _attrs_structure_factory)
