@@ -1,0 +1,51 @@
+"""Reading notification headers from whatever a web framework hands over."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+__all__ = ["HeadersLike", "as_header_mapping", "headers_from_meta"]
+
+#: Any mapping (looked up case-insensitively), or ASGI-style ``(name, value)`` pairs.
+HeadersLike = Mapping[str, Any] | Mapping[bytes, Any] | Iterable[tuple[str | bytes, str | bytes]]
+
+# WSGI puts these two in the environ without the HTTP_ prefix.
+_UNPREFIXED = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+def headers_from_meta(meta: Mapping[str, Any]) -> dict[str, str]:
+    """Headers from a WSGI environ or Django ``request.META`` (``HTTP_WECHATPAY_SIGNATURE``).
+
+    ``HTTP_WECHATPAY_SIGNATURE`` becomes ``Wechatpay-Signature``; non-header entries
+    (``wsgi.input``, ``REMOTE_ADDR``, ...) are dropped. Django's ``request.headers`` is already
+    a case-insensitive mapping and can be passed to ``parse()`` directly.
+    """
+    headers: dict[str, str] = {}
+    for key, value in meta.items():
+        if not isinstance(key, str) or not isinstance(value, (str, bytes)):
+            continue
+        if key.startswith("HTTP_"):
+            name = "-".join(part.capitalize() for part in key[5:].split("_"))
+        elif key in _UNPREFIXED:
+            name = _UNPREFIXED[key]
+        else:
+            continue
+        headers[name] = _text(value)
+    return headers
+
+
+def as_header_mapping(headers: HeadersLike) -> Mapping[str, Any]:
+    """A mapping with ``str`` keys; ASGI pairs and ``bytes`` keys are decoded (Latin-1)."""
+    if isinstance(headers, Mapping):
+        if all(isinstance(key, str) for key in headers):
+            return cast("Mapping[str, Any]", headers)
+        return {_text(key): value for key, value in headers.items()}
+    out: dict[str, Any] = {}
+    for key, value in headers:
+        out.setdefault(_text(key), _text(value))  # first occurrence wins, as with multidicts
+    return out

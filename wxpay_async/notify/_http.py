@@ -1,0 +1,167 @@
+"""Answering WeChat Pay: the framework-neutral core and the aiohttp handler (spec §B8).
+
+Status codes, all failures with ``{"code": "FAIL", "message": ...}`` (message ≤ 64 characters,
+fixed per failure kind: no secret and no decrypted value can reach WeChat or a log through it):
+
+=====  ==========================================================================
+204    handled now, or an already-handled duplicate
+400    verified but undecryptable or malformed (``DecryptionError``, ``MalformedNotificationError``)
+401    signature refused: missing headers, bad signature, ``WECHATPAY/SIGNTEST/`` probe,
+       timestamp outside the window, unknown ``Wechatpay-Serial``
+500    the merchant's handler raised; its claim was released, WeChat's retry runs it again
+503    another delivery of the same ID is still in flight, or the trust/inbox store failed;
+       WeChat retries later
+=====  ==========================================================================
+
+WeChat treats every non-2xx the same way (it retries on its schedule); the split is for the
+merchant's logs and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .._errors import (
+    DecryptionError,
+    MalformedNotificationError,
+    SignatureProbeError,
+    SignatureVerificationError,
+    TimestampOutOfWindowError,
+    UnknownSerialError,
+    WxPayError,
+)
+from ._headers import HeadersLike, as_header_mapping
+from ._inbox import Inbox, MemoryInbox, Outcome
+from ._model import Notification
+from ._verifier import NotificationVerifier
+
+__all__ = ["NotificationHandler", "aiohttp_handler", "failure_body", "handle_notification"]
+
+log = logging.getLogger("wxpay_async.notify")
+
+NotificationHandler = Callable[[Notification], Awaitable[Any]]
+
+# Most specific first: the probe and window errors are SignatureVerificationErrors too.
+_REFUSALS: tuple[tuple[type[WxPayError], int, str], ...] = (
+    (SignatureProbeError, 401, "signature probe refused"),
+    (TimestampOutOfWindowError, 401, "timestamp outside the accepted window"),
+    (UnknownSerialError, 401, "unknown Wechatpay-Serial"),
+    (SignatureVerificationError, 401, "signature verification failed"),
+    (DecryptionError, 400, "resource decryption failed"),
+    (MalformedNotificationError, 400, "malformed notification"),
+)
+
+
+def failure_body(message: str) -> bytes:
+    """``{"code":"FAIL","message":...}`` with the message cut to WeChat's 64 characters."""
+    return json.dumps({"code": "FAIL", "message": message[:64]}, ensure_ascii=False).encode()
+
+
+def _request_id(headers: HeadersLike) -> str | None:
+    mapping = as_header_mapping(headers)
+    for key, value in mapping.items():
+        if key.lower() == "request-id":
+            return str(value)
+    return None
+
+
+async def handle_notification(
+    verifier: NotificationVerifier,
+    handler: NotificationHandler,
+    headers: HeadersLike,
+    body: bytes,
+    *,
+    inbox: Inbox,
+) -> tuple[int, bytes]:
+    """Verify, de-duplicate and handle one delivery; returns ``(status, body)`` to answer.
+
+    For any framework: pass the request headers (any mapping, or ASGI pairs) and the raw
+    body bytes. A non-empty answer body is ``application/json``. See the module docstring
+    for the status codes.
+    """
+    try:
+        notification = await verifier.parse(headers, body)
+    except (SignatureVerificationError, DecryptionError, MalformedNotificationError) as exc:
+        request_id = _request_id(headers)
+        for kind, status, message in _REFUSALS:
+            if isinstance(exc, kind):
+                # Probes are expected traffic, not an incident.
+                level = logging.INFO if isinstance(exc, SignatureProbeError) else logging.WARNING
+                log.log(
+                    level,
+                    "notification refused (%s: %s) Request-ID=%s",
+                    type(exc).__name__,
+                    exc,
+                    request_id,
+                )
+                return status, failure_body(message)
+        raise  # pragma: no cover - _REFUSALS covers the three families caught above
+    except WxPayError as exc:  # e.g. the certificate refresh could not reach WeChat Pay
+        log.warning(
+            "notification not verified now (%s: %s) Request-ID=%s",
+            type(exc).__name__,
+            exc,
+            _request_id(headers),
+        )
+        return 503, failure_body("verification temporarily unavailable")
+
+    failed_in_handler = False
+
+    async def run(item: Notification) -> None:
+        nonlocal failed_in_handler
+        try:
+            await handler(item)
+        except Exception:
+            failed_in_handler = True
+            raise
+
+    tag = (notification.id, notification.event_type, notification.request_id)
+    try:
+        outcome = await inbox.process(notification, run)
+    except Exception:
+        if failed_in_handler:
+            log.warning(
+                "notification %s (%s) handler failed; released for redelivery Request-ID=%s",
+                *tag,
+                exc_info=True,
+            )
+            return 500, failure_body("handler failed")
+        log.warning("notification %s (%s) inbox failed Request-ID=%s", *tag, exc_info=True)
+        return 503, failure_body("inbox unavailable")
+    if outcome is Outcome.IN_PROGRESS:
+        log.info("notification %s (%s) still in flight elsewhere Request-ID=%s", *tag)
+        return 503, failure_body("notification in progress, retry later")
+    log.info("notification %s (%s) %s Request-ID=%s", tag[0], tag[1], outcome.value, tag[2])
+    return 204, b""
+
+
+def aiohttp_handler(
+    verifier: NotificationVerifier,
+    handler: NotificationHandler,
+    *,
+    inbox: Inbox | None = None,
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """An ``aiohttp.web`` request handler for a ``notify_url`` route.
+
+    ``handler`` is ``async def handler(notification) -> None``. Without ``inbox`` the route
+    gets a :class:`MemoryInbox` of its own (duplicates run once per process); pass a
+    :class:`SqliteInbox` or :class:`RedisInbox` when several processes serve the route.
+    Answers as :func:`handle_notification` does.
+    """
+    box = inbox if inbox is not None else MemoryInbox()
+
+    async def notify(request: web.Request) -> web.Response:
+        body = await request.read()
+        status, payload = await handle_notification(
+            verifier, handler, request.headers, body, inbox=box
+        )
+        if not payload:
+            return web.Response(status=status)
+        return web.Response(status=status, body=payload, content_type="application/json")
+
+    return notify

@@ -1,0 +1,271 @@
+"""The exactly-once inbox: run a handler once per notification ID, whatever the deliveries do.
+
+WeChat Pay delivers a notification until it gets a 2xx, possibly several times at once and to
+several servers. An inbox turns that into "the handler succeeded exactly once":
+
+1. **claim** the ID (atomic in the store); a claim carries a random token and a *lease*;
+2. run the handler while a heartbeat renews the lease (stores shared between processes);
+3. on success, record the ID as **done** (kept for ``retention``) and drop the claim;
+   on failure or cancellation, **release** the claim (compare-and-delete on the token), so the
+   next delivery runs the handler again.
+
+A claim left by a crashed process stops blocking once its lease runs out. A delivery that
+finds the ID claimed waits up to ``wait`` seconds for the holder to finish (then it is a
+duplicate, or, if the holder failed, it claims and runs the handler itself); after that it
+reports :attr:`Outcome.IN_PROGRESS`, which the HTTP layer answers with a retryable 503 — never
+a 2xx before the first delivery has succeeded.
+
+Exactly-once holds as long as the store is reachable: if recording "done" fails after the
+handler succeeded, the error propagates and a later delivery runs the handler again.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import enum
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, ClassVar, Protocol, Self, TypeVar
+
+from .._errors import ValidationError
+
+__all__ = ["Claim", "Identified", "Inbox", "MemoryInbox", "Outcome"]
+
+log = logging.getLogger("wxpay_async.notify")
+
+#: Longest pause between two looks at a claimed ID while waiting for its holder.
+_MAX_POLL = 0.5
+DEFAULT_RETENTION = 7 * 24 * 3600.0  # WeChat retries for up to 3 days (PayScore); keep more
+
+
+class Outcome(enum.StrEnum):
+    """What :meth:`Inbox.process` did."""
+
+    PROCESSED = "processed"  # the handler ran now and succeeded
+    DUPLICATE = "duplicate"  # the handler had already succeeded for this ID
+    IN_PROGRESS = "in_progress"  # another delivery still holds the claim: answer a 5xx
+
+
+class Claim(enum.Enum):
+    """A store's answer to "may I run this ID?"."""
+
+    CLAIMED = "claimed"
+    DONE = "done"
+    HELD = "held"
+
+
+class Identified(Protocol):
+    """Anything with a string ``id`` (a :class:`Notification`)."""
+
+    @property
+    def id(self) -> str: ...
+
+
+N = TypeVar("N", bound=Identified)
+
+
+def _positive(name: str, value: float) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise ValidationError(name, "must be a positive number of seconds")
+    return float(value)
+
+
+async def _stop(beat: asyncio.Task[None] | None) -> None:
+    # Wait for the heartbeat to really end, so no renewal races the final store write.
+    if beat is not None:
+        beat.cancel()
+        await asyncio.wait([beat])
+
+
+class Inbox(abc.ABC):
+    """Base of the inbox stores; subclasses provide the atomic store operations.
+
+    ``lease``: how long a claim survives without a heartbeat (a crashed process's claim is
+    free again after this). ``wait``: how long a duplicate delivery waits for an in-flight one
+    before reporting ``IN_PROGRESS`` (``0`` answers at once). ``retention``: how long a done ID
+    is remembered.
+    """
+
+    #: Whether claims must be renewed while the handler runs (stores shared across processes).
+    heartbeat: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        *,
+        lease: float = 30.0,
+        wait: float = 2.0,
+        retention: float = DEFAULT_RETENTION,
+        poll_interval: float = 0.05,
+    ) -> None:
+        self.lease = _positive("lease", lease)
+        if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0:
+            raise ValidationError("wait", "must be a number of seconds >= 0")
+        self.wait = float(wait)
+        self.retention = _positive("retention", retention)
+        self.poll_interval = _positive("poll_interval", poll_interval)
+
+    async def process(self, notification: N, handler: Callable[[N], Awaitable[Any]]) -> Outcome:
+        """Run ``await handler(notification)`` unless its ID already succeeded or is in flight.
+
+        Returns :attr:`Outcome.PROCESSED` after the handler succeeded,
+        :attr:`Outcome.DUPLICATE` if it had succeeded before, :attr:`Outcome.IN_PROGRESS` if
+        another delivery still holds the claim after ``wait`` seconds. An exception from the
+        handler releases the claim and propagates.
+        """
+        key = notification.id
+        if not isinstance(key, str) or not key:
+            raise ValidationError("notification.id", "must be a non-empty string")
+        token = secrets.token_hex(16)
+        state = await self._acquire(key, token)
+        if state is Claim.DONE:
+            return Outcome.DUPLICATE
+        if state is Claim.HELD:
+            return Outcome.IN_PROGRESS
+        beat = asyncio.create_task(self._beat(key, token)) if self.heartbeat else None
+        try:
+            await handler(notification)
+        except BaseException:
+            await _stop(beat)
+            # Shielded: a cancelled request must still give the ID back.
+            await asyncio.shield(self._release(key, token))
+            raise
+        await _stop(beat)
+        await self._complete(key, token)
+        return Outcome.PROCESSED
+
+    async def _acquire(self, key: str, token: str) -> Claim:
+        """CLAIMED or DONE as soon as seen; HELD if still held after ``wait`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait
+        pause = self.poll_interval
+        while True:
+            state = await self._claim(key, token)
+            if state is not Claim.HELD:
+                return state
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return state
+            await self._wait_change(key, min(remaining, pause))
+            pause = min(pause * 2, _MAX_POLL)
+
+    async def _beat(self, key: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            try:
+                if not await self._renew(key, token):
+                    log.warning("notification %s: claim lost before the handler finished", key)
+                    return
+            except Exception as exc:  # a store hiccup: try again next beat
+                log.warning("notification %s: could not renew claim (%s)", key, exc)
+
+    # -- the store operations ------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def _claim(self, key: str, token: str) -> Claim:
+        """Atomically: DONE if recorded done; else take the claim if free or expired."""
+
+    @abc.abstractmethod
+    async def _complete(self, key: str, token: str) -> None:
+        """Record ``key`` as done (kept ``retention`` seconds) and drop the claim."""
+
+    @abc.abstractmethod
+    async def _release(self, key: str, token: str) -> None:
+        """Drop the claim if ``token`` still holds it."""
+
+    async def _renew(self, key: str, token: str) -> bool:
+        """Extend the lease if ``token`` still holds the claim."""
+        return True
+
+    async def _wait_change(self, key: str, delay: float) -> None:
+        """Pause until the claim on ``key`` may have changed (polling by default)."""
+        await asyncio.sleep(delay)
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, a no-op for MemoryInbox
+        """Release the store's resources (connections, threads)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class MemoryInbox(Inbox):
+    """An in-process inbox: duplicates are handled once per process (and per inbox object).
+
+    Claims last until their handler returns or raises (a crash takes the whole memory with
+    it, so no lease is needed); done IDs are forgotten after ``retention`` seconds. Use
+    :class:`SqliteInbox` or :class:`RedisInbox` when several processes receive notifications.
+    """
+
+    heartbeat = False
+
+    def __init__(
+        self,
+        *,
+        wait: float = 2.0,
+        retention: float = DEFAULT_RETENTION,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(wait=wait, retention=retention)
+        self._clock = clock
+        self._claims: dict[str, str] = {}
+        self._done: dict[str, float] = {}  # insertion order == completion order
+        self._changed: dict[str, asyncio.Event] = {}
+
+    def _prune(self) -> None:
+        horizon = self._clock() - self.retention
+        while self._done:
+            oldest = next(iter(self._done))
+            if self._done[oldest] >= horizon:
+                break
+            del self._done[oldest]
+
+    async def _claim(self, key: str, token: str) -> Claim:
+        self._prune()
+        if key in self._done:
+            return Claim.DONE
+        if key in self._claims:
+            return Claim.HELD
+        self._claims[key] = token
+        return Claim.CLAIMED
+
+    def _notify(self, key: str) -> None:
+        event = self._changed.pop(key, None)
+        if event is not None:
+            event.set()
+
+    async def _complete(self, key: str, token: str) -> None:
+        self._done.pop(key, None)
+        self._done[key] = self._clock()
+        if self._claims.get(key) == token:
+            del self._claims[key]
+        self._notify(key)
+
+    async def _release(self, key: str, token: str) -> None:
+        if self._claims.get(key) == token:
+            del self._claims[key]
+        self._notify(key)
+
+    async def _wait_change(self, key: str, delay: float) -> None:
+        event = self._changed.setdefault(key, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), delay)
+
+    def __len__(self) -> int:
+        """How many IDs are remembered as done."""
+        self._prune()
+        return len(self._done)
+
+    def __repr__(self) -> str:
+        return f"MemoryInbox(done={len(self._done)}, in_flight={len(self._claims)})"
