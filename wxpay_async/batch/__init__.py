@@ -1,0 +1,333 @@
+"""Concurrent, crash-safe HK sub-merchant onboarding.
+
+``onboard_many`` streams applications (any iterable or async iterable, never loaded whole),
+runs at most ``concurrency`` of them at once, and journals each job (see
+:mod:`wxpay_async.batch._journal`) so that:
+
+* no job is created twice: its Idempotency-Key and exact body bytes are committed before the
+  request leaves, and every later attempt or resumed run sends those same bytes under that key;
+* no result is lost: each outcome is committed before it is yielded;
+* one bad row never stops the batch: validation and business errors are recorded per job.
+
+Re-running with the same journal skips finished jobs (their stored results are yielded again,
+marked ``from_journal``), re-sends jobs that were in flight when the process died, and retries
+jobs that failed with a retryable error (5xx, 429, transport, verification).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .._client import WxPayClient
+from .._converter import unstructure
+from .._errors import (
+    APIError,
+    RateLimitedError,
+    ServerError,
+    SignatureVerificationError,
+    TransportError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from ..crypto import Padding
+from ..products import hk_merchants
+from ._journal import JobRecord, JobState, Journal
+
+__all__ = ["Job", "JobResult", "Journal", "Progress", "onboard_many"]
+
+log = logging.getLogger("wxpay_async")
+
+_DONE = object()  # end-of-batch marker on the results queue
+_RETRYABLE_ERRORS = (
+    ServerError,
+    RateLimitedError,
+    TransportError,
+    SignatureVerificationError,
+    UnexpectedResponseError,
+)
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """One onboarding: an application (model or wire mapping) and an optional stable id."""
+
+    application: Any
+    job_id: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class JobResult:
+    """The outcome of one job, as committed to the journal."""
+
+    job_id: str
+    ok: bool
+    sub_mchid: str | None = None
+    verification_status: str | None = None
+    idempotency_key: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    #: Whether a later run would try this job again.
+    retryable: bool = False
+    #: True when the job had already finished in an earlier run and nothing was sent now.
+    from_journal: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen(kw_only=True)
+class Progress:
+    done: int
+    failed: int
+    in_flight: int
+    elapsed: float
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def rate(self) -> float:
+        """Finished jobs per second so far."""
+        return self.finished / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@attrs.frozen
+class _Unit:
+    job_id: str
+    content_hash: str
+    application: Any
+
+
+def _content_hash(application: Any) -> str:
+    plain = unstructure(application) if attrs.has(type(application)) else application
+    canonical = json.dumps(plain, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _unit(item: Any) -> _Unit:
+    if isinstance(item, Job):
+        application, job_id = item.application, item.job_id
+    elif (
+        isinstance(item, Mapping)
+        and set(item) <= {"job_id", "application"}
+        and "application" in item
+    ):
+        application, job_id = item["application"], item.get("job_id")
+    else:
+        application, job_id = item, None
+    digest = _content_hash(application)
+    given = "" if job_id is None else str(job_id)
+    return _Unit(
+        job_id=given or f"sha256:{digest[:32]}", content_hash=digest, application=application
+    )
+
+
+def _stored_result(record: JobRecord) -> JobResult:
+    return JobResult(
+        job_id=record.job_id,
+        ok=record.state is JobState.DONE,
+        sub_mchid=record.sub_mchid,
+        verification_status=record.verification_status,
+        idempotency_key=record.idempotency_key,
+        error_code=record.error_code,
+        error_message=record.error_message,
+        retryable=record.retryable,
+        from_journal=True,
+    )
+
+
+class _Runner:
+    def __init__(self, client: WxPayClient, journal: Journal, padding: Padding | None) -> None:
+        self.client = client
+        self.journal = journal
+        self.padding = padding
+        self.active: set[str] = set()
+
+    async def run(self, unit: _Unit) -> JobResult:
+        if unit.job_id in self.active:
+            return JobResult(
+                job_id=unit.job_id,
+                ok=False,
+                error_code="DUPLICATE_JOB",
+                error_message="the same job appears twice in this batch; it runs once",
+            )
+        self.active.add(unit.job_id)
+        try:
+            return await self._run(unit)
+        finally:
+            self.active.discard(unit.job_id)
+
+    async def _run(self, unit: _Unit) -> JobResult:
+        record = self.journal.get(unit.job_id)
+        if record is not None and self._finished(record, unit):
+            return _stored_result(record)
+        if (
+            record is not None
+            and record.body
+            and record.state is not JobState.DONE
+            and (record.state is JobState.PREPARED or record.retryable)
+        ):
+            # What WeChat may already have seen: same key, same bytes.
+            prepared = hk_merchants.PreparedCreate(
+                idempotency_key=record.idempotency_key or "",
+                body=record.body,
+                wechatpay_serial=record.wechatpay_serial or "",
+            )
+            self.journal.resending(unit.job_id)
+        else:
+            try:
+                prepared = await hk_merchants.prepare_create(
+                    self.client, unit.application, padding=self.padding
+                )
+            except ValidationError as exc:
+                return self._failed(unit, "VALIDATION_ERROR", str(exc), retryable=False)
+            except Exception as exc:
+                return self._failed(unit, type(exc).__name__, str(exc), retryable=True)
+            self.journal.prepared(
+                unit.job_id,
+                unit.content_hash,
+                prepared.idempotency_key,
+                prepared.body,
+                prepared.wechatpay_serial,
+            )
+        key = prepared.idempotency_key
+        try:
+            created = await hk_merchants.send_prepared(self.client, prepared)
+        except APIError as exc:
+            retryable = isinstance(exc, _RETRYABLE_ERRORS)
+            return self._failed(unit, exc.code, exc.message, retryable=retryable, key=key)
+        except _RETRYABLE_ERRORS as exc:
+            return self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
+        except Exception as exc:
+            log.exception("job %s: unexpected error", unit.job_id)
+            return self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
+        status = None if created.verification_status is None else str(created.verification_status)
+        self.journal.done(unit.job_id, created.sub_mchid, status)
+        return JobResult(
+            job_id=unit.job_id,
+            ok=True,
+            sub_mchid=created.sub_mchid,
+            verification_status=status,
+            idempotency_key=key,
+        )
+
+    @staticmethod
+    def _finished(record: JobRecord, unit: _Unit) -> bool:
+        if record.state is JobState.DONE:
+            return True
+        if record.state is JobState.FAILED and not record.retryable:
+            # A corrected row (new content under the same id) gets a fresh try.
+            return record.content_hash == unit.content_hash
+        return False
+
+    def _failed(
+        self, unit: _Unit, code: str, message: str, *, retryable: bool, key: str | None = None
+    ) -> JobResult:
+        self.journal.failed(
+            unit.job_id,
+            unit.content_hash,
+            code,
+            message,
+            retryable=retryable,
+            keep_request=key is not None,
+        )
+        return JobResult(
+            job_id=unit.job_id,
+            ok=False,
+            idempotency_key=key,
+            error_code=code,
+            error_message=message,
+            retryable=retryable,
+        )
+
+
+async def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
+    else:
+        for item in items:
+            yield item
+
+
+async def onboard_many(
+    client: WxPayClient,
+    applications: Iterable[Any] | AsyncIterable[Any],
+    *,
+    concurrency: int = 16,
+    journal: str | Path | Journal = "onboarding.db",
+    on_progress: Callable[[Progress], None] | None = None,
+    padding: Padding | None = None,
+) -> AsyncIterator[JobResult]:
+    """Onboard many HK sub-merchants; yields one :class:`JobResult` per job as each finishes.
+
+    Items may be application mappings/models (job id = hash of the content), :class:`Job`
+    objects, or ``{"job_id": ..., "application": {...}}`` mappings. Stopping the iteration (or
+    cancelling) leaves in-flight jobs ``prepared`` in the journal; the next run re-sends them
+    with their stored key and bytes.
+    """
+    if concurrency < 1:
+        raise ValidationError("concurrency", "must be at least 1")
+    own_journal = not isinstance(journal, Journal)
+    store = Journal(journal) if not isinstance(journal, Journal) else journal
+    runner = _Runner(client, store, padding)
+    inbox: asyncio.Queue[_Unit | None] = asyncio.Queue(maxsize=concurrency * 2)
+    outbox: asyncio.Queue[object] = asyncio.Queue()
+    started = time.monotonic()
+    counts = {"done": 0, "failed": 0}
+
+    async def produce() -> None:
+        try:
+            async for item in _iterate(applications):
+                await inbox.put(_unit(item))
+        finally:
+            for _ in range(concurrency):
+                await inbox.put(None)
+
+    async def work() -> None:
+        while (unit := await inbox.get()) is not None:
+            await outbox.put(await runner.run(unit))
+
+    producer = asyncio.create_task(produce(), name="wxpay-batch-producer")
+    workers = [
+        asyncio.create_task(work(), name=f"wxpay-batch-worker-{i}") for i in range(concurrency)
+    ]
+    everything = asyncio.gather(producer, *workers)
+    everything.add_done_callback(
+        lambda fut: outbox.put_nowait(fut.exception() or _DONE) if not fut.cancelled() else None
+    )
+    try:
+        while True:
+            item = await outbox.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, JobResult)
+            counts["done" if item.ok else "failed"] += 1
+            if on_progress is not None:
+                on_progress(
+                    Progress(
+                        done=counts["done"],
+                        failed=counts["failed"],
+                        in_flight=len(runner.active),
+                        elapsed=time.monotonic() - started,
+                    )
+                )
+            yield item
+    finally:
+        for task in (producer, *workers):
+            task.cancel()
+        await asyncio.gather(producer, *workers, return_exceptions=True)
+        if own_journal:
+            store.close()

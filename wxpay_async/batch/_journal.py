@@ -1,0 +1,178 @@
+"""The onboarding journal: one SQLite row per job, written before the request and after it.
+
+The row written *before* sending holds the job's Idempotency-Key and the exact request bytes.
+After a crash (even SIGKILL between sending and recording), a resumed run finds the row still
+``prepared`` and re-sends those same bytes under that same key, which WeChat answers with the
+sub-merchant it already created instead of creating a second one.
+
+WAL mode with ``synchronous=NORMAL`` survives a killed process (every committed row is in the
+WAL); use ``synchronous="FULL"`` to also survive power loss, at the cost of an fsync per write.
+Writes are single-row and short, so they run on the event loop thread.
+"""
+
+from __future__ import annotations
+
+import enum
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+__all__ = ["JobRecord", "JobState", "Journal"]
+
+_COLUMNS = (
+    "job_id, state, content_hash, idempotency_key, body, wechatpay_serial, sub_mchid,"
+    " verification_status, error_code, error_message, retryable, runs"
+)
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id              TEXT PRIMARY KEY,
+    state               TEXT NOT NULL,
+    content_hash        TEXT,
+    idempotency_key     TEXT,
+    body                BLOB,
+    wechatpay_serial    TEXT,
+    sub_mchid           TEXT,
+    verification_status TEXT,
+    error_code          TEXT,
+    error_message       TEXT,
+    retryable           INTEGER NOT NULL DEFAULT 0,
+    runs                INTEGER NOT NULL DEFAULT 0,
+    updated_at          REAL NOT NULL
+)
+"""
+
+
+class JobState(enum.StrEnum):
+    PREPARED = "prepared"  # key and body recorded; the request may or may not have reached WeChat
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen(kw_only=True)
+class JobRecord:
+    job_id: str
+    state: JobState
+    content_hash: str | None
+    idempotency_key: str | None
+    body: bytes | None
+    wechatpay_serial: str | None
+    sub_mchid: str | None
+    verification_status: str | None
+    error_code: str | None
+    error_message: str | None
+    retryable: bool
+    runs: int
+
+
+class Journal:
+    """A durable record of every job's key, body and outcome (see the module docstring)."""
+
+    def __init__(
+        self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    ) -> None:
+        self.path = Path(path)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def get(self, job_id: str) -> JobRecord | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?",  # noqa: S608 - constant columns
+            (job_id,),
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def prepared(
+        self, job_id: str, content_hash: str, idempotency_key: str, body: bytes, serial: str
+    ) -> None:
+        """Record the key and exact bytes; committed before the request is sent."""
+        self._db.execute(
+            "INSERT INTO jobs (job_id, state, content_hash, idempotency_key, body,"
+            " wechatpay_serial, runs, updated_at) VALUES (?, 'prepared', ?, ?, ?, ?, 1, ?)"
+            " ON CONFLICT(job_id) DO UPDATE SET state='prepared',"
+            " content_hash=excluded.content_hash, idempotency_key=excluded.idempotency_key,"
+            " body=excluded.body, wechatpay_serial=excluded.wechatpay_serial, runs=runs+1,"
+            " updated_at=excluded.updated_at",
+            (job_id, content_hash, idempotency_key, body, serial, time.time()),
+        )
+
+    def resending(self, job_id: str) -> None:
+        """Count another run of a job whose prepared request is re-sent as is."""
+        self._db.execute(
+            "UPDATE jobs SET state='prepared', runs=runs+1, updated_at=? WHERE job_id=?",
+            (time.time(), job_id),
+        )
+
+    def done(self, job_id: str, sub_mchid: str, verification_status: str | None) -> None:
+        self._db.execute(
+            "UPDATE jobs SET state='done', sub_mchid=?, verification_status=?, error_code=NULL,"
+            " error_message=NULL, retryable=0, updated_at=? WHERE job_id=?",
+            (sub_mchid, verification_status, time.time(), job_id),
+        )
+
+    def failed(
+        self,
+        job_id: str,
+        content_hash: str,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        keep_request: bool,
+    ) -> None:
+        """Record a failure; a row that never got a prepared request is created here."""
+        self._db.execute(
+            "INSERT INTO jobs (job_id, state, content_hash, error_code, error_message, retryable,"
+            " runs, updated_at) VALUES (?, 'failed', ?, ?, ?, ?, 1, ?)"
+            " ON CONFLICT(job_id) DO UPDATE SET state='failed', error_code=excluded.error_code,"
+            " content_hash=excluded.content_hash, error_message=excluded.error_message,"
+            " retryable=excluded.retryable, updated_at=excluded.updated_at",
+            (job_id, content_hash, code, message, int(retryable), time.time()),
+        )
+        if not keep_request:
+            self._db.execute(
+                "UPDATE jobs SET body=NULL, idempotency_key=NULL, wechatpay_serial=NULL"
+                " WHERE job_id=?",
+                (job_id,),
+            )
+
+    def counts(self) -> dict[str, int]:
+        """Jobs per state."""
+        return dict(self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall())
+
+    def records(self) -> list[JobRecord]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM jobs ORDER BY job_id"  # noqa: S608 - constant columns
+        ).fetchall()
+        return [_record(row) for row in rows]
+
+
+def _record(row: tuple[Any, ...]) -> JobRecord:
+    return JobRecord(
+        job_id=row[0],
+        state=JobState(row[1]),
+        content_hash=row[2],
+        idempotency_key=row[3],
+        body=row[4],
+        wechatpay_serial=row[5],
+        sub_mchid=row[6],
+        verification_status=row[7],
+        error_code=row[8],
+        error_message=row[9],
+        retryable=bool(row[10]),
+        runs=row[11],
+    )

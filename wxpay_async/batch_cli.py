@@ -1,0 +1,190 @@
+"""``wxpay-async onboard``: onboard sub-merchants from a JSON Lines file, resumably.
+
+Each input line is an application object with the API's field names, or
+``{"job_id": "...", "application": {...}}`` to give the job a stable id of your own (otherwise
+the id is a hash of the line's content). Results are written as JSON Lines, one per job, in
+completion order. Ctrl-C stops cleanly: jobs in flight stay recorded in the journal and are
+re-sent with their stored Idempotency-Key and body on the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from .batch import JobResult, Progress, onboard_many
+from .config_file import client_from_config
+
+__all__ = ["configure", "run"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("jobs", type=Path, help="JSON Lines file of applications ('-' = stdin)")
+    parser.add_argument("--config", type=Path, default=Path("merchant.toml"), help="merchant.toml")
+    parser.add_argument("--journal", type=Path, default=Path("onboarding.db"))
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=Path("results.jsonl"))
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines", "none"),
+        default="auto",
+        help="live bar on a terminal, periodic lines otherwise (auto)",
+    )
+
+
+def _read_jobs(path: Path) -> Iterator[dict[str, Any]]:
+    """Stream the file; a line that is not JSON becomes a job that fails validation."""
+    stream: IO[str] = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                item = {"job_id": f"line-{number}", "application": line.strip()[:80]}
+            yield item
+
+
+def _count_lines(path: Path) -> int | None:
+    if str(path) == "-":
+        return None
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+class _ProgressView:
+    """A one-line live bar on a terminal; a line every few seconds otherwise."""
+
+    def __init__(self, mode: str, total: int | None, out: IO[str]) -> None:
+        if mode == "auto":
+            mode = "bar" if out.isatty() else "lines"
+        self.mode = mode
+        self.total = total
+        self.out = out
+        self._last = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if self.mode == "none" or (now - self._last < (0.1 if self.mode == "bar" else 2.0)):
+            return
+        self._last = now
+        self._show(progress)
+
+    def _show(self, p: Progress) -> None:
+        total = self.total
+        eta = ""
+        if total and p.rate > 0:
+            eta = f" ETA {max(0.0, (total - p.finished) / p.rate):5.0f}s"
+        of = f"/{total}" if total else ""
+        text = (
+            f"{p.finished}{of} done={p.done} failed={p.failed} in-flight={p.in_flight} "
+            f"{p.rate:7.1f}/s{eta}"
+        )
+        if self.mode == "bar":
+            width = 30
+            filled = int(width * p.finished / total) if total else 0
+            bar = "#" * filled + "-" * (width - filled)
+            self.out.write(f"\r[{bar}] {text}\x1b[K")
+        else:
+            self.out.write(text + "\n")
+        self.out.flush()
+
+    def finish(self, p: Progress | None) -> None:
+        if p is not None and self.mode != "none":
+            self._show(p)
+        if self.mode == "bar":
+            self.out.write("\n")
+
+
+async def _stream(path: Path) -> AsyncIterator[dict[str, Any]]:
+    for item in _read_jobs(path):
+        yield item
+        await asyncio.sleep(0)  # let workers start while the file is read
+
+
+async def _run(args: argparse.Namespace) -> int:
+    view = _ProgressView(args.progress, _count_lines(args.jobs), sys.stderr)
+    last: Progress | None = None
+    codes: collections.Counter[str] = collections.Counter()
+    totals = {"ok": 0, "failed": 0, "from_journal": 0}
+    started = time.monotonic()
+
+    def on_progress(progress: Progress) -> None:
+        nonlocal last
+        last = progress
+        view(progress)
+
+    async def consume() -> None:
+        async with client_from_config(args.config) as client:
+            with args.out.open("w", encoding="utf-8") as out:
+                async for result in onboard_many(
+                    client,
+                    _stream(args.jobs),
+                    concurrency=args.concurrency,
+                    journal=args.journal,
+                    on_progress=on_progress,
+                ):
+                    _record(result, out, totals, codes)
+
+    task = asyncio.create_task(consume())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    interrupted = False
+    try:
+        await task
+    except asyncio.CancelledError:
+        interrupted = True
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    view.finish(last)
+    elapsed = time.monotonic() - started
+    finished = totals["ok"] + totals["failed"]
+    print(
+        f"{finished} jobs in {elapsed:.1f}s: {totals['ok']} ok, {totals['failed']} failed"
+        f" ({totals['from_journal']} already in the journal); results in {args.out}",
+        file=sys.stderr,
+    )
+    for code, n in codes.most_common():
+        print(f"  {code}: {n}", file=sys.stderr)
+    if interrupted:
+        print(
+            f"interrupted: unfinished jobs stay in {args.journal}; run again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    return 1 if totals["failed"] else 0
+
+
+def _record(
+    result: JobResult,
+    out: IO[str],
+    totals: dict[str, int],
+    codes: collections.Counter[str],
+) -> None:
+    out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    out.flush()
+    totals["ok" if result.ok else "failed"] += 1
+    totals["from_journal"] += result.from_journal
+    if not result.ok:
+        codes[result.error_code or "UNKNOWN"] += 1
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        print("--concurrency must be at least 1", file=sys.stderr)
+        return 2
+    if str(args.jobs) != "-" and not args.jobs.exists():
+        print(f"{args.jobs}: no such file", file=sys.stderr)
+        return 2
+    return asyncio.run(_run(args))
