@@ -1,0 +1,193 @@
+"""Mini-program cloud-base WeChat Pay authorization (api.weixin.qq.com, spec §A1).
+
+These two calls are not WeChat Pay v3: no request signature, no response signature, an
+``access_token`` in the query string and ``{"errcode", "errmsg"}`` answers (HTTP 200 even on
+failure). ``errcode`` -1 / -1000 (system busy) are retried by the retry middleware;
+40014 / 42001 (invalid / expired token) make the call ask the client for a fresh token
+(``await client.access_token(refresh=True)``) and try once more; any other non-zero errcode
+raises :class:`~wxpay_async.CloudBaseError`.
+
+The token is a credential: it never appears in logs, exception messages or chained causes
+(the URL that carries it is never put in an error).
+"""
+
+from __future__ import annotations
+
+import builtins
+import enum
+import json
+from typing import Any
+
+import attrs
+
+from .._client import WxPayClient
+from .._converter import dumps, structure, unstructure
+from .._endpoint import Endpoint
+from .._errors import CloudBaseError, TransportError, UnexpectedResponseError, api_error_for
+from .._validation import text
+from ..trust import RawResponse
+from ._common import structure_answer
+
+__all__ = [
+    "AUTH",
+    "LIST",
+    "TOKEN_ERRCODES",
+    "AuthorizedMerchant",
+    "CloudBaseAction",
+    "CloudBaseResult",
+    "MerchantList",
+    "WechatPayAuthRequest",
+    "get_wechatpay_auth",
+    "list_wechatpay_merchants",
+]
+
+#: Invalid / expired access token: refresh once and resend.
+TOKEN_ERRCODES = frozenset({40014, 42001})
+
+AUTH = Endpoint(
+    name="cloudbase.wxpayopenauth",
+    method="POST",
+    host="weixin",
+    path="/tcb/wxpayopenauth",
+    # Asking again for the same authorization only re-prompts the same confirmation.
+    retry_safe=True,
+    protocol="weixin",
+)
+LIST = Endpoint(
+    name="cloudbase.wxpaylist",
+    method="POST",
+    host="weixin",
+    path="/tcb/wxpaylist",
+    retry_safe=True,  # a read, despite the POST
+    protocol="weixin",
+)
+
+
+class CloudBaseAction(enum.StrEnum):
+    """What to ask the merchant to confirm."""
+
+    BIND = "bind"  # bind the merchant number to the mini program
+    OPENJSAPI = "openjsapi"  # JSAPI payment authorization
+    OPENREFUND = "openrefund"  # API refund authorization
+
+
+@attrs.frozen(kw_only=True)
+class WechatPayAuthRequest:
+    """Body of ``POST /tcb/wxpayopenauth``."""
+
+    action: CloudBaseAction
+    merchant_code: str = attrs.field(
+        validator=text(1, 32, pattern=r"\d+", describe="must be a merchant number (digits)")
+    )
+
+
+@attrs.frozen(kw_only=True)
+class CloudBaseResult:
+    """A successful answer: ``errcode`` 0, ``errmsg`` "ok"."""
+
+    errcode: int = 0
+    errmsg: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class AuthorizedMerchant:
+    """One merchant number bound to the mini program.
+
+    The meaning of the numeric states is unpublished; they are kept as WeChat sends them.
+    """
+
+    merchant_code: str | None = None
+    merchant_name: str | None = None
+    company_name: str | None = None
+    mch_relation_state: int | None = None
+    jsapi_auth_state: int | None = None
+    refund_auth_state: int | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class MerchantList:
+    """``POST /tcb/wxpaylist``: the merchant numbers and their authorization states."""
+
+    errcode: int = 0
+    errmsg: str | None = None
+    list: builtins.list[AuthorizedMerchant] = attrs.field(factory=builtins.list)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def merchants(self) -> builtins.list[AuthorizedMerchant]:
+        """The ``list`` field under a name that does not shadow the builtin."""
+        return self.list
+
+
+def _redact(text_: str, token: str) -> str:
+    return text_.replace(token, "***") if token else text_
+
+
+def _document(raw: RawResponse, token: str) -> dict[str, Any]:
+    try:
+        document = json.loads(raw.body) if raw.body else None
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "errcode" in document:
+        return document
+    excerpt = _redact(raw.body[:200].decode("utf-8", "replace"), token)
+    if raw.status >= 400:
+        raise api_error_for(raw.status, "HTTP_ERROR", excerpt, verified=False)
+    if isinstance(document, dict):
+        return document  # some api.weixin.qq.com answers omit errcode on success
+    raise UnexpectedResponseError(f"HTTP {raw.status} answer is not a JSON object")
+
+
+async def _call(
+    client: WxPayClient, endpoint: Endpoint, body: bytes
+) -> tuple[dict[str, Any], RawResponse]:
+    token = await client.access_token()
+    refreshed = False
+    while True:
+        try:
+            raw = await client.send(endpoint, query={"access_token": token}, body=body)
+        except TransportError as exc:
+            # Drop the aiohttp cause: only our message (no URL, no token) leaves this module.
+            raise type(exc)(_redact(str(exc), token)) from None
+        document = _document(raw, token)
+        errcode = document.get("errcode", 0)
+        if not isinstance(errcode, int) or isinstance(errcode, bool):
+            raise UnexpectedResponseError(f"errcode is not a number: {type(errcode).__name__}")
+        if errcode in TOKEN_ERRCODES and not refreshed:
+            refreshed = True
+            fresh = await client.access_token(refresh=True)
+            if fresh != token:  # a fixed token string cannot be refreshed: report the error
+                token = fresh
+                continue
+        if errcode != 0:
+            raise CloudBaseError(errcode, _redact(str(document.get("errmsg", "")), token))
+        return document, raw
+
+
+async def get_wechatpay_auth(
+    client: WxPayClient, action: CloudBaseAction | str, merchant_code: str
+) -> CloudBaseResult:
+    """Ask a merchant to authorize the mini program (``bind``, ``openjsapi``, ``openrefund``).
+
+    Confirmation happens asynchronously on the merchant's side; poll
+    :func:`list_wechatpay_merchants`. Errors: ``CloudBaseError`` 40097 invalid args, 41001 token
+    missing, 85088 cloud development not enabled, ...; -1 / -1000 are retried; 40014 / 42001
+    refresh the token once.
+    Doc: https://developers.weixin.qq.com/doc/oplatform/en/openApi/OpenApiDoc/cloudbase-common/wechatpay/getWechatPayAuth.html
+    """
+    request = structure({"action": action, "merchant_code": merchant_code}, WechatPayAuthRequest)
+    document, raw = await _call(client, AUTH, dumps(unstructure(request)))
+    return structure_answer(document, CloudBaseResult, raw)
+
+
+async def list_wechatpay_merchants(client: WxPayClient) -> MerchantList:
+    """The merchant numbers bound to the mini program and their authorization states.
+
+    Errors: ``CloudBaseError`` (41001 token missing, 85088 cloud development not enabled, ...);
+    -1 / -1000 are retried; 40014 / 42001 refresh the token once.
+    Doc: https://developers.weixin.qq.com/doc/oplatform/en/openApi/OpenApiDoc/cloudbase-common/wechatpay/getWechatPayList.html
+    """
+    document, raw = await _call(client, LIST, b"{}")
+    return structure_answer(document, MerchantList, raw)

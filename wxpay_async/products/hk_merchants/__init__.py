@@ -1,0 +1,234 @@
+"""Hong Kong sub-merchant onboarding (``/hk/v3/merchants`` on the mainland host, spec §A4.1-§A4.3).
+
+Typical use::
+
+    result = await hk_merchants.create_submerchant(client, application)
+    save(result.sub_mchid, result.idempotency_key)
+
+``create_submerchant`` fixes the ``Idempotency-Key``, encrypts the contact once and serializes
+once, so every automatic retry sends the same key and byte-identical body and WeChat creates
+at most one sub-merchant. To survive a *process* crash as well, split the call:
+:func:`prepare_create` returns a :class:`PreparedCreate` (the exact body bytes, the key and the
+``Wechatpay-Serial``) to journal before sending; :func:`send_prepared` sends it, now or after a
+restart.
+
+Padding: the seed specifies RSAES-PKCS1-v1_5 for the contact fields; whether this endpoint also
+accepts OAEP is unconfirmed (spec §B7). ``REQUEST_PADDING`` is the module-wide default, and every
+call takes ``padding=`` to override it. Answers' contact fields are decrypted with
+``RESPONSE_PADDING`` (OAEP, the v3 rule) unless ``padding=`` says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from ..._client import WxPayClient
+from ..._converter import structure
+from ..._endpoint import Endpoint, check_idempotency_key, new_idempotency_key
+from ...crypto import Padding, decrypt_field
+from .._common import answer_document, identifier, structure_answer
+from ._models import (
+    Business,
+    BusinessInfo,
+    BusinessType,
+    Contact,
+    ContactInfo,
+    MerchantType,
+    Person,
+    PersonInfo,
+    StorePhotos,
+    SubMerchant,
+    SubMerchantApplication,
+    SubMerchantCreated,
+    SubMerchantModification,
+    SubMerchantModified,
+    VerificationStatus,
+)
+from ._prepared import PreparedCreate
+
+__all__ = [
+    "CREATE",
+    "GET",
+    "MODIFY",
+    "REQUEST_PADDING",
+    "RESPONSE_PADDING",
+    "Business",
+    "BusinessInfo",
+    "BusinessType",
+    "Contact",
+    "ContactInfo",
+    "MerchantType",
+    "Person",
+    "PersonInfo",
+    "PreparedCreate",
+    "StorePhotos",
+    "SubMerchant",
+    "SubMerchantApplication",
+    "SubMerchantCreated",
+    "SubMerchantModification",
+    "SubMerchantModified",
+    "VerificationStatus",
+    "create_submerchant",
+    "get_submerchant",
+    "modify_submerchant",
+    "prepare_create",
+    "send_prepared",
+]
+
+#: Padding for the encrypted contact fields of create/modify (the seed says PKCS#1 v1.5).
+REQUEST_PADDING: Padding = Padding.PKCS1V15
+#: Padding of the contact fields WeChat returns, decrypted with the merchant private key.
+RESPONSE_PADDING: Padding = Padding.OAEP
+
+_CONTACT_FIELDS = ("contact.name", "contact.phone", "contact.email")
+
+CREATE = Endpoint(
+    name="hk_merchants.create",
+    method="POST",
+    host="mainland",
+    path="/hk/v3/merchants",
+    idempotency_key=True,  # same key + same body on every retry: one sub-merchant at most
+    encrypted_fields=_CONTACT_FIELDS,
+    padding=Padding.PKCS1V15,
+)
+MODIFY = Endpoint(
+    name="hk_merchants.modify",
+    method="PUT",
+    host="mainland",
+    path="/hk/v3/merchants",
+    encrypted_fields=_CONTACT_FIELDS,
+    padding=Padding.PKCS1V15,
+)
+GET = Endpoint(
+    name="hk_merchants.get",
+    method="GET",
+    host="mainland",
+    path="/hk/v3/merchants/{sub_mchid}",
+)
+
+
+@attrs.frozen(kw_only=True)
+class _GetQuery:
+    sub_mchid: str = attrs.field(validator=identifier())
+    sp_appid: str = attrs.field(validator=identifier())
+    sp_mchid: str = attrs.field(validator=identifier())
+
+
+def _padded(endpoint: Endpoint, padding: Padding | None) -> Endpoint:
+    chosen = Padding(padding if padding is not None else REQUEST_PADDING)
+    return endpoint if chosen is endpoint.padding else attrs.evolve(endpoint, padding=chosen)
+
+
+async def prepare_create(
+    client: WxPayClient,
+    application: SubMerchantApplication | dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    padding: Padding | None = None,
+) -> PreparedCreate:
+    """Validate, encrypt and serialize a create request once, without sending it.
+
+    Raises ``ValidationError`` (field path and rule) for bad input or a bad key; nothing is
+    sent. Journal the result before :func:`send_prepared` to make a crash-resumed job re-send
+    exactly what WeChat may already have seen.
+    """
+    key = (
+        new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
+    )
+    model = structure(application, SubMerchantApplication)
+    body, headers = await client.prepare_json(_padded(CREATE, padding), model)
+    return PreparedCreate(
+        idempotency_key=key, body=body, wechatpay_serial=headers["Wechatpay-Serial"]
+    )
+
+
+async def send_prepared(client: WxPayClient, prepared: PreparedCreate) -> SubMerchantCreated:
+    """Send a :class:`PreparedCreate` (same key, same bytes) and return the created sub-merchant.
+
+    Errors: ``ServerError`` SYSTEM_ERROR (already retried with the same key and body; send the
+    same prepared request again later), ``BadRequestError`` PARAM_ERROR / INVALID_REQUEST
+    ("please add merchant by page", "business_code already exists": query, do not resend).
+    Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_1.shtml
+    """
+    raw = await client.send(
+        CREATE,
+        body=prepared.body,
+        headers={"Wechatpay-Serial": prepared.wechatpay_serial},
+        idempotency_key=prepared.idempotency_key,
+    )
+    created = structure_answer(answer_document(raw), SubMerchantCreated, raw)
+    return attrs.evolve(created, idempotency_key=prepared.idempotency_key)
+
+
+async def create_submerchant(
+    client: WxPayClient,
+    application: SubMerchantApplication | dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    padding: Padding | None = None,
+) -> SubMerchantCreated:
+    """Onboard a HK sub-merchant (``POST /hk/v3/merchants``); the result carries the key used.
+
+    Errors: ``ValidationError`` before sending; ``ServerError`` SYSTEM_ERROR (retried with the same
+    Idempotency-Key and body); ``BadRequestError`` PARAM_ERROR, INVALID_REQUEST ("please add
+    merchant by page", "business_code already exists").
+    Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_1.shtml
+    """
+    prepared = await prepare_create(
+        client, application, idempotency_key=idempotency_key, padding=padding
+    )
+    return await send_prepared(client, prepared)
+
+
+async def modify_submerchant(
+    client: WxPayClient,
+    application: SubMerchantModification | dict[str, Any],
+    *,
+    padding: Padding | None = None,
+) -> SubMerchantModified:
+    """Modify a HK sub-merchant (``PUT /hk/v3/merchants``); contact, if given, is re-encrypted.
+
+    Errors: ``BadRequestError`` PARAM_ERROR / INVALID_REQUEST, ``ServerError`` SYSTEM_ERROR.
+    Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_3.shtml
+    """
+    model = structure(application, SubMerchantModification)
+    return await client.call(_padded(MODIFY, padding), SubMerchantModified, payload=model)
+
+
+async def get_submerchant(
+    client: WxPayClient,
+    sub_mchid: str,
+    *,
+    sp_appid: str,
+    sp_mchid: str,
+    padding: Padding | None = None,
+) -> SubMerchant:
+    """Query a HK sub-merchant (``GET /hk/v3/merchants/{sub_mchid}``), contact decrypted.
+
+    The contact is decrypted with the merchant private key (``RESPONSE_PADDING`` unless
+    ``padding=``); a field that does not decrypt raises ``DecryptionError``.
+    Errors: ``NotFoundError``, ``BadRequestError`` INVALID_REQUEST, ``ServerError`` SYSTEM_ERROR.
+    Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_2.shtml
+    """
+    query = structure(
+        {"sub_mchid": sub_mchid, "sp_appid": sp_appid, "sp_mchid": sp_mchid}, _GetQuery
+    )
+    raw = await client.send(
+        GET,
+        path_params={"sub_mchid": query.sub_mchid},
+        query={"sp_appid": query.sp_appid, "sp_mchid": query.sp_mchid},
+    )
+    document = answer_document(raw)
+    contact = document.get("contact")
+    if isinstance(contact, dict):
+        kind = Padding(padding if padding is not None else RESPONSE_PADDING)
+        key = client.credentials.private_key
+        document["contact"] = {
+            name: decrypt_field(key, value, kind)
+            if name in ("name", "phone", "email") and isinstance(value, str)
+            else value
+            for name, value in contact.items()
+        }
+    return structure_answer(document, SubMerchant, raw)
