@@ -138,15 +138,20 @@ class WxPayClient:
 
     # -- access token (api.weixin.qq.com) ------------------------------------------------------
 
-    async def access_token(self, *, refresh: bool = False) -> str:
-        """The current access token; ``refresh=True`` asks the provider for a new one."""
+    async def access_token(self, *, refresh: bool = False, stale: str | None = None) -> str:
+        """The current access token; ``refresh=True`` asks the provider for a new one.
+
+        Pass the token that was refused as ``stale``: when many calls hit an expired token at
+        once, the provider is asked once and the others get the token it returned.
+        """
         provider = self._access_token
         if provider is None:
             raise ValidationError("access_token", "WxPayClient needs access_token= for this call")
         if isinstance(provider, str):
             return provider
         async with self._token_lock:
-            if refresh or self._cached_token is None:
+            already_refreshed = stale is not None and self._cached_token not in (None, stale)
+            if (refresh and not already_refreshed) or self._cached_token is None:
                 token = await provider()
                 if not isinstance(token, str) or not token:
                     raise ValidationError("access_token", "the provider returned no token")
@@ -212,7 +217,7 @@ class WxPayClient:
             self.hosts.failover
             and host_name == "mainland"
             and self.hosts.mainland_backup != self.hosts.mainland
-            and isinstance(exc.__cause__, aiohttp.ClientConnectorError)
+            and exc.connection_failed
         )
 
     async def _send_once(
@@ -252,11 +257,12 @@ class WxPayClient:
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise RequestTimeoutError(
                 f"{endpoint.name}: no answer within the timeout after {state.attempts} attempt(s)"
-            ) from exc
+            ) from _visible_cause(endpoint, exc)
         except aiohttp.ClientError as exc:
             raise TransportError(
-                f"{endpoint.name}: {type(exc).__name__} after {state.attempts} attempt(s)"
-            ) from exc
+                f"{endpoint.name}: {type(exc).__name__} after {state.attempts} attempt(s)",
+                connection_failed=isinstance(exc, aiohttp.ClientConnectorError),
+            ) from _visible_cause(endpoint, exc)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s -> %d in %.1f ms (attempts=%d, Request-ID=%s)",
@@ -341,6 +347,11 @@ class WxPayClient:
             verify_response=False,
         )
         return await self.send(endpoint)
+
+
+def _visible_cause(endpoint: Endpoint, exc: BaseException) -> BaseException | None:
+    # aiohttp's exceptions quote the URL, which carries the access token on api.weixin.qq.com.
+    return None if endpoint.protocol == "weixin" else exc
 
 
 def _encrypt_in_place(

@@ -244,7 +244,23 @@ class UnexpectedResponseError(WxPayError):
 
 
 class TransportError(WxPayError):
-    """No HTTP answer was received (connection refused or reset, DNS failure, TLS error)."""
+    """No HTTP answer was received (connection refused or reset, DNS failure, TLS error).
+
+    ``connection_failed`` is true when no connection was made at all, so nothing was sent.
+    """
+
+    def __init__(self, message: str, *, connection_failed: bool = False) -> None:
+        self.connection_failed = connection_failed
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_transport_error, (type(self), str(self), self.connection_failed))
+
+
+def _rebuild_transport_error(
+    cls: type[TransportError], message: str, connection_failed: bool
+) -> TransportError:
+    return cls(message, connection_failed=connection_failed)
 
 
 class RequestTimeoutError(TransportError, TimeoutError):

@@ -61,7 +61,6 @@ class CallState:
     sign_body: bytes
     attempts: int = 0
     verified: bool = False
-    signatures: list[str] = attrs.Factory(list)
 
 
 def should_retry(
@@ -174,7 +173,6 @@ def sign_middleware(
             req.method, state.canonical_url, state.sign_body, int(time.time())
         )
         req.headers["Authorization"] = authorization
-        state.signatures.append(authorization.rpartition('signature="')[2].rstrip('"'))
         return await handler(req)
 
     return sign
