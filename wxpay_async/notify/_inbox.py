@@ -121,7 +121,13 @@ class Inbox(abc.ABC):
         if not isinstance(key, str) or not key:
             raise ValidationError("notification.id", "must be a non-empty string")
         token = secrets.token_hex(16)
-        state = await self._acquire(key, token)
+        try:
+            state = await self._acquire(key, token)
+        except BaseException:
+            # Cancelled mid-claim: the store may have taken the claim anyway (a statement
+            # already on its way); give it back (compare-and-delete: harmless if not ours).
+            await asyncio.shield(self._release(key, token))
+            raise
         if state is Claim.DONE:
             return Outcome.DUPLICATE
         if state is Claim.HELD:

@@ -1,0 +1,253 @@
+"""The exactly-once contract, for every inbox store (memory, SQLite, Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wxpay_async import ValidationError
+from wxpay_async.notify import (
+    Inbox,
+    MemoryInbox,
+    Notification,
+    Outcome,
+    RedisInbox,
+    SqliteInbox,
+)
+
+from ._stores import STORES, make_inbox
+
+MakeInbox = Callable[..., Inbox]
+
+
+def note(notification_id: str = "EV-1") -> Notification:
+    return Notification(
+        id=notification_id,
+        create_time=dt.datetime(2024, 5, 20, tzinfo=dt.UTC),
+        event_type="PAYSCORE.USER_OPEN_SERVICE",
+        resource_type="encrypt-resource",
+        resource={},
+    )
+
+
+class Recorder:
+    """A handler that counts its calls, optionally sleeping or failing."""
+
+    def __init__(self, *, delay: float = 0.0, failures: int = 0) -> None:
+        self.calls: list[str] = []
+        self.delay = delay
+        self.failures = failures
+
+    async def __call__(self, notification: Notification) -> None:
+        self.calls.append(notification.id)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("handler crashed")
+
+
+@pytest.fixture(params=STORES)
+async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeInbox]:
+    kind: str = request.param
+    where: Any = request.getfixturevalue("redis_url") if kind == "redis" else tmp_path
+    created: list[Inbox] = []
+    prefix = f"test:{uuid.uuid4().hex}:"  # one namespace per test, shared by its inboxes
+
+    def build(**options: Any) -> Inbox:
+        if kind == "redis":
+            options.setdefault("prefix", prefix)
+        inbox = make_inbox(kind, where, **options)
+        created.append(inbox)
+        return inbox
+
+    yield build
+    for inbox in created:
+        await inbox.aclose()
+
+
+async def test_runs_once_then_reports_duplicates(make: MakeInbox) -> None:
+    inbox, handler = make(), Recorder()
+    assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+    assert handler.calls == ["EV-1"]
+
+
+async def test_distinct_ids_run_independently(make: MakeInbox) -> None:
+    inbox, handler = make(), Recorder()
+    outcomes = [await inbox.process(note(f"EV-{i}"), handler) for i in range(3)]
+    assert outcomes == [Outcome.PROCESSED] * 3
+    assert handler.calls == ["EV-0", "EV-1", "EV-2"]
+
+
+async def test_100_concurrent_deliveries_run_the_handler_once(make: MakeInbox) -> None:
+    inbox, handler = make(wait=5.0), Recorder(delay=0.05)
+    outcomes = await asyncio.gather(*(inbox.process(note(), handler) for _ in range(100)))
+    assert handler.calls == ["EV-1"]
+    assert outcomes.count(Outcome.PROCESSED) == 1
+    assert outcomes.count(Outcome.DUPLICATE) == 99  # each waited for the first to finish
+
+
+async def test_100_concurrent_deliveries_across_inbox_objects(make: MakeInbox) -> None:
+    if isinstance(make(), MemoryInbox):
+        pytest.skip("a MemoryInbox is private to its object")
+    inboxes, handler = [make(wait=5.0) for _ in range(4)], Recorder(delay=0.05)
+    outcomes = await asyncio.gather(*(inboxes[i % 4].process(note(), handler) for i in range(100)))
+    assert handler.calls == ["EV-1"]
+    assert outcomes.count(Outcome.PROCESSED) == 1
+
+
+async def test_in_flight_duplicate_is_not_answered_as_done(make: MakeInbox) -> None:
+    inbox, handler = make(wait=0), Recorder(delay=0.1)
+    first = asyncio.create_task(inbox.process(note(), handler))
+    await asyncio.sleep(0.02)
+    assert await inbox.process(note(), handler) is Outcome.IN_PROGRESS
+    assert await first is Outcome.PROCESSED
+    assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+    assert handler.calls == ["EV-1"]
+
+
+async def test_failed_handler_runs_again_on_next_delivery(make: MakeInbox) -> None:
+    inbox, handler = make(), Recorder(failures=1)
+    with pytest.raises(RuntimeError, match="handler crashed"):
+        await inbox.process(note(), handler)
+    assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+    assert handler.calls == ["EV-1", "EV-1"]
+
+
+async def test_waiting_duplicate_takes_over_when_the_first_fails(make: MakeInbox) -> None:
+    inbox, handler = make(wait=5.0), Recorder(delay=0.03, failures=1)
+    outcomes = await asyncio.gather(
+        *(inbox.process(note(), handler) for _ in range(10)), return_exceptions=True
+    )
+    assert sum(isinstance(o, RuntimeError) for o in outcomes) == 1
+    assert outcomes.count(Outcome.PROCESSED) == 1
+    assert outcomes.count(Outcome.DUPLICATE) == 8
+    assert handler.calls == ["EV-1", "EV-1"]
+
+
+async def test_cancelled_delivery_releases_its_claim(make: MakeInbox) -> None:
+    inbox, slow = make(wait=0), Recorder(delay=10)
+    task = asyncio.create_task(inbox.process(note(), slow))
+    await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    handler = Recorder()
+    assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert handler.calls == ["EV-1"]
+
+
+async def test_heartbeat_keeps_a_long_handler_claimed(make: MakeInbox) -> None:
+    inbox = make(lease=0.06, wait=0)
+    handler = Recorder(delay=0.2)  # more than three leases
+    first = asyncio.create_task(inbox.process(note(), handler))
+    await asyncio.sleep(0.15)
+    assert await inbox.process(note(), handler) is Outcome.IN_PROGRESS
+    assert await first is Outcome.PROCESSED
+    assert handler.calls == ["EV-1"]
+
+
+async def test_notification_id_must_be_a_non_empty_string(make: MakeInbox) -> None:
+    with pytest.raises(ValidationError) as info:
+        await make().process(note(""), Recorder())
+    assert info.value.field == "notification.id"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("lease", 0), ("lease", -1), ("wait", -0.1), ("retention", 0), ("poll_interval", 0)],
+)
+def test_options_are_validated(tmp_path: Path, option: str, value: float) -> None:
+    with pytest.raises(ValidationError) as info:
+        SqliteInbox(tmp_path / "x.db", **{option: value})
+    assert info.value.field == option
+
+
+async def test_memory_forgets_done_ids_after_retention() -> None:
+    now = [0.0]
+    inbox, handler = MemoryInbox(retention=60, clock=lambda: now[0]), Recorder()
+    await inbox.process(note(), handler)
+    now[0] = 59
+    assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+    assert len(inbox) == 1
+    now[0] = 61
+    assert len(inbox) == 0
+    assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert handler.calls == ["EV-1", "EV-1"]
+
+
+async def test_sqlite_prunes_done_ids_after_retention(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    handler = Recorder()
+    async with SqliteInbox(tmp_path / "i.db", retention=60, clock=lambda: now[0]) as inbox:
+        await inbox.process(note(), handler)
+        now[0] += 59
+        assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+        now[0] += 3600  # past retention and past the next pruning pass
+        assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert handler.calls == ["EV-1", "EV-1"]
+
+
+async def test_sqlite_remembers_across_reopen(tmp_path: Path) -> None:
+    handler = Recorder()
+    async with SqliteInbox(tmp_path / "i.db") as inbox:
+        await inbox.process(note(), handler)
+    async with SqliteInbox(tmp_path / "i.db") as inbox:
+        assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+    assert handler.calls == ["EV-1"]
+
+
+async def test_sqlite_claim_expires_after_its_lease(tmp_path: Path) -> None:
+    now = [1_000_000.0]
+    path, gate = tmp_path / "i.db", asyncio.Event()
+
+    async def stuck(notification: Notification) -> None:
+        await gate.wait()  # a holder that stops renewing (its heartbeat is 10 s away)
+
+    holder = SqliteInbox(path, lease=30, wait=0, clock=lambda: now[0])
+    other = SqliteInbox(path, lease=30, wait=0, clock=lambda: now[0])
+    handler = Recorder()
+    try:
+        first = asyncio.create_task(holder.process(note(), stuck))
+        await asyncio.sleep(0.05)
+        now[0] += 29
+        assert await other.process(note(), handler) is Outcome.IN_PROGRESS
+        now[0] += 2  # the lease ran out: the holder is presumed dead
+        assert await other.process(note(), handler) is Outcome.PROCESSED
+        gate.set()
+        await first
+        assert await other.process(note(), handler) is Outcome.DUPLICATE
+    finally:
+        await holder.aclose()
+        await other.aclose()
+    assert handler.calls == ["EV-1"]
+
+
+async def test_redis_done_markers_expire_after_retention(redis_url: str) -> None:
+    handler = Recorder()
+    async with make_inbox("redis", redis_url, retention=0.1) as inbox:
+        await inbox.process(note(), handler)
+        assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+        await asyncio.sleep(0.15)
+        assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert handler.calls == ["EV-1", "EV-1"]
+
+
+async def test_redis_accepts_a_client_it_does_not_own(redis_url: str) -> None:
+    import redis.asyncio as redis_asyncio
+
+    client = redis_asyncio.Redis.from_url(redis_url)
+    try:
+        async with RedisInbox(client, prefix=f"test:{uuid.uuid4().hex}:") as inbox:
+            assert await inbox.process(note(), Recorder()) is Outcome.PROCESSED
+        assert await client.ping()  # still open: the inbox did not close it
+    finally:
+        await client.aclose()
