@@ -23,7 +23,7 @@ import attrs
 from .._client import WxPayClient
 from .._converter import dumps, structure, unstructure
 from .._endpoint import Endpoint
-from .._errors import CloudBaseError, TransportError, UnexpectedResponseError, api_error_for
+from .._errors import CloudBaseError, UnexpectedResponseError, api_error_for
 from .._validation import text
 from ..trust import RawResponse
 from ._common import structure_answer
@@ -146,18 +146,16 @@ async def _call(
     token = await client.access_token()
     refreshed = False
     while True:
-        try:
-            raw = await client.send(endpoint, query={"access_token": token}, body=body)
-        except TransportError as exc:
-            # Drop the aiohttp cause: only our message (no URL, no token) leaves this module.
-            raise type(exc)(_redact(str(exc), token)) from None
+        # The client never puts a weixin URL (it carries the token) in a transport error.
+        raw = await client.send(endpoint, query={"access_token": token}, body=body)
         document = _document(raw, token)
         errcode = document.get("errcode", 0)
         if not isinstance(errcode, int) or isinstance(errcode, bool):
             raise UnexpectedResponseError(f"errcode is not a number: {type(errcode).__name__}")
         if errcode in TOKEN_ERRCODES and not refreshed:
             refreshed = True
-            fresh = await client.access_token(refresh=True)
+            # ``stale``: when many calls see the same expired token, one refresh serves them all.
+            fresh = await client.access_token(refresh=True, stale=token)
             if fresh != token:  # a fixed token string cannot be refreshed: report the error
                 token = fresh
                 continue
