@@ -96,7 +96,7 @@ async def handle_notification(
                     level,
                     "notification refused (%s: %s) Request-ID=%s",
                     type(exc).__name__,
-                    exc,
+                    getattr(exc, "reason", exc),  # without the Request-ID suffix
                     request_id,
                 )
                 return status, failure_body(message)
