@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from ._admin import routes as admin_routes
 from ._core import Core, RecordedRequest
 from ._faults import SIGNATURE_FAULTS, Fault, rate_limit_code
-from ._protocol import BODY_KEY, ApiFailure, ResponseSigner, error_body, new_request_id
+from ._protocol import ApiFailure, ResponseSigner, error_body, new_request_id
 from ._routes_certificates import routes as certificate_routes
 from ._routes_cloudbase import errcode_answer
 from ._routes_cloudbase import routes as cloudbase_routes
@@ -78,7 +78,6 @@ def build_app(core: Core) -> web.Application:
         body = await request.read()
         record = RecordedRequest.capture(request.method, request.raw_path, request.headers, body)
         core.requests.append(record)
-        request[BODY_KEY] = body
         weixin = path.startswith("/tcb/")
         fault = core.faults.take(request.method, path, _template(request))
         if fault is not None and weixin and fault.kind in SIGNATURE_FAULTS:
@@ -111,7 +110,7 @@ def build_app(core: Core) -> web.Application:
             if failure is not None:
                 raise failure
             if core.options.verify_requests:
-                signed_body = request[BODY_KEY]
+                signed_body = await request.read()  # cached by aiohttp
                 template = _template(request)
                 extract = _SIGNED_BODY.get(template or "")
                 if extract is not None:

@@ -31,7 +31,6 @@ from ..crypto import (
 )
 
 __all__ = [
-    "BODY_KEY",
     "ApiFailure",
     "NonceCache",
     "RequestVerifier",
@@ -43,8 +42,6 @@ __all__ = [
     "new_request_id",
 ]
 
-#: Where the pipeline leaves the raw request body for handlers.
-BODY_KEY = "wxpay_sandbox.body"
 MISSING_HEADERS = "Http头缺少Accept或User-Agent"
 _AUTH_PARAMS = ("mchid", "nonce_str", "timestamp", "serial_no", "signature")
 

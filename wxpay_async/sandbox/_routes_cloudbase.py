@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from ._core import Core
-from ._protocol import BODY_KEY, json_bytes
+from ._protocol import json_bytes
 from ._state import CloudBaseMerchant
 
 __all__ = ["ERRMSG", "confirm", "errcode_answer", "routes"]
@@ -50,8 +50,8 @@ def confirm(core: Core, merchant_code: str, action: str) -> CloudBaseMerchant:
     return merchant
 
 
-def _json_body(request: web.Request, *, allow_empty: bool) -> dict[str, Any] | int:
-    body: bytes = request[BODY_KEY]
+async def _json_body(request: web.Request, *, allow_empty: bool) -> dict[str, Any] | int:
+    body = await request.read()  # cached by aiohttp after the pipeline's read
     if not body.strip():
         return {} if allow_empty else 44002
     try:
@@ -70,7 +70,7 @@ def routes(core: Core) -> list[web.RouteDef]:
             return errcode_answer(errcode)
         if request.method != "POST":
             return errcode_answer(43002)
-        document = _json_body(request, allow_empty=False)
+        document = await _json_body(request, allow_empty=False)
         if isinstance(document, int):
             return errcode_answer(document)
         action, code = document.get("action"), document.get("merchant_code")
@@ -89,7 +89,7 @@ def routes(core: Core) -> list[web.RouteDef]:
             return errcode_answer(errcode)
         if request.method != "POST":
             return errcode_answer(43002)
-        document = _json_body(request, allow_empty=True)
+        document = await _json_body(request, allow_empty=True)
         if isinstance(document, int):
             return errcode_answer(document)
         items = [m.to_json() for m in core.state.cloudbase.values()]

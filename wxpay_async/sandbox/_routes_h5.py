@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from ._core import Core
-from ._protocol import BODY_KEY, ApiFailure, answer
+from ._protocol import ApiFailure, answer
 from ._rules import (
     DOMAIN_CREATE,
     DOMAIN_PATCH,
@@ -38,8 +38,8 @@ _GRANTED = {
 }
 
 
-def _body(core: Core, request: web.Request, spec: Any) -> dict[str, Any]:
-    document = require_json_object(request[BODY_KEY], request.content_type)
+async def _body(core: Core, request: web.Request, spec: Any) -> dict[str, Any]:
+    document = require_json_object(await request.read(), request.content_type)
     check(spec, document)
     check_https_url(document, "notify_url")
     if core.options.strict_media:
@@ -172,7 +172,7 @@ def routes(core: Core) -> list[web.RouteDef]:
     state = core.state
 
     async def create(request: web.Request) -> web.Response:
-        document = _body(core, request, H5_CREATE)
+        document = await _body(core, request, H5_CREATE)
         check_h5_conditions(document)
         sub_mchid = document.pop("sub_mchid")
         check_relation(state, sub_mchid)
@@ -199,11 +199,11 @@ def routes(core: Core) -> list[web.RouteDef]:
 
     async def patch_application(request: web.Request) -> web.Response:
         app = _find(core, request, "h5")
-        _modify(core, app, _body(core, request, H5_PATCH))
+        _modify(core, app, await _body(core, request, H5_PATCH))
         return answer(app.to_json())
 
     async def create_domain(request: web.Request) -> web.Response:
-        document = _body(core, request, DOMAIN_CREATE)
+        document = await _body(core, request, DOMAIN_CREATE)
         _check_domain_screenshots(document)
         sub_mchid = document.pop("sub_mchid")
         out_id = document.pop("out_applyment_id")
@@ -237,7 +237,7 @@ def routes(core: Core) -> list[web.RouteDef]:
 
     async def patch_domain(request: web.Request) -> web.Response:
         app = _find(core, request, "domain")
-        _modify(core, app, _body(core, request, DOMAIN_PATCH))
+        _modify(core, app, await _body(core, request, DOMAIN_PATCH))
         return answer(app.to_json())
 
     return [

@@ -10,7 +10,7 @@ import attrs
 from aiohttp import web
 
 from ._core import Core
-from ._protocol import BODY_KEY, ApiFailure, answer
+from ._protocol import ApiFailure, answer
 from ._schema import Str, check, obj, pointer
 from ._state import MediaFile
 
@@ -86,7 +86,8 @@ def signed_meta(body: bytes, content_type: str) -> bytes:
 
 def routes(core: Core) -> list[web.RouteDef]:
     async def upload(request: web.Request) -> web.Response:
-        parts = split_multipart(request[BODY_KEY], request.headers.get("Content-Type", ""))
+        body = await request.read()
+        parts = split_multipart(body, request.headers.get("Content-Type", ""))
         meta_part, file_part = parts.get("meta"), parts.get("file")
         if meta_part is None:
             raise ApiFailure.param(pointer("meta"), "缺少必填参数 (the meta part is required)")

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..crypto import Padding, encrypt_field
 from ._core import Core
-from ._protocol import BODY_KEY, ApiFailure, answer, json_bytes
+from ._protocol import ApiFailure, answer, json_bytes
 from ._rules import (
     HK_CREATE,
     HK_MODIFY,
@@ -53,8 +53,8 @@ _QUERY_BUSINESS = (
 )
 
 
-def _validated(core: Core, request: web.Request, spec: Any) -> dict[str, Any]:
-    document = require_json_object(request[BODY_KEY], request.content_type)
+async def _validated(core: Core, request: web.Request, spec: Any) -> dict[str, Any]:
+    document = require_json_object(await request.read(), request.content_type)
     check(spec, document)
     check_registration_date(document)
     check_store_photos(document)
@@ -79,6 +79,18 @@ def approve_submerchant(core: Core, sub_mchid: str) -> None:
 def routes(core: Core) -> list[web.RouteDef]:
     state = core.state
 
+    def _replay(key: str, digest: str) -> web.Response | None:
+        previous = state.idempotency.get(key)
+        if previous is None:
+            return None
+        if previous.body_digest != digest:
+            raise ApiFailure.invalid(
+                f"Idempotency-Key {key} was already used with a different request body"
+            )
+        return web.Response(
+            status=previous.status, body=previous.answer, content_type="application/json"
+        )
+
     async def create(request: web.Request) -> web.Response:
         """POST /hk/v3/merchants: the same Idempotency-Key and body bytes replay the answer."""
         key = request.headers.get("Idempotency-Key")
@@ -88,21 +100,17 @@ def routes(core: Core) -> list[web.RouteDef]:
             raise ApiFailure.param(
                 "Idempotency-Key", "must be 1-64 letters and digits", value=key, location="header"
             )
-        body: bytes = request[BODY_KEY]
-        digest = IdempotencyRecord.digest(body)
-        previous = state.idempotency.get(key)
-        if previous is not None:
-            if previous.body_digest != digest:
-                raise ApiFailure.invalid(
-                    f"Idempotency-Key {key} was already used with a different request body"
-                )
-            return web.Response(
-                status=previous.status, body=previous.answer, content_type="application/json"
-            )
-        document = _validated(core, request, HK_CREATE)
+        digest = IdempotencyRecord.digest(await request.read())
+        if (replay := _replay(key, digest)) is not None:
+            return replay
+        document = await _validated(core, request, HK_CREATE)
         contact = decrypt_contact(
             core.identity, request.headers.get("Wechatpay-Serial"), document["contact"]
         )
+        # Checked again just before committing: nothing between here and the commit awaits,
+        # so two concurrent requests with one key can never both create.
+        if (replay := _replay(key, digest)) is not None:
+            return replay
         sub = SubMerchant(
             sub_mchid=state.new_sub_mchid(),
             data={k: document[k] for k in _STORED_FIELDS if k in document},
@@ -134,7 +142,7 @@ def routes(core: Core) -> list[web.RouteDef]:
             raise ApiFailure.param(
                 "Idempotency-Key", "must be 1-64 letters and digits", value=key, location="header"
             )
-        document = _validated(core, request, HK_MODIFY)
+        document = await _validated(core, request, HK_MODIFY)
         sub = state.submerchants.get(document["sub_mchid"])
         if sub is None:
             raise ApiFailure.not_found(f"sub_mchid {document['sub_mchid']} does not exist")

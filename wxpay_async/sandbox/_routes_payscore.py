@@ -7,7 +7,7 @@ import re
 from aiohttp import web
 
 from ._core import Core
-from ._protocol import BODY_KEY, ApiFailure, answer
+from ._protocol import ApiFailure, answer
 from ._rules import PAYSCORE_APPLY, PAYSCORE_TERMINATE, check_https_url, check_relation
 from ._schema import check, require_json_object
 from ._state import PayScoreAuthorization
@@ -92,7 +92,7 @@ def routes(core: Core) -> list[web.RouteDef]:
     state = core.state
 
     async def apply(request: web.Request) -> web.Response:
-        document = require_json_object(request[BODY_KEY], request.content_type)
+        document = require_json_object(await request.read(), request.content_type)
         check(PAYSCORE_APPLY, document)
         check_https_url(document, "notify_url")
         check_relation(state, document["sub_mchid"])
@@ -133,7 +133,7 @@ def routes(core: Core) -> list[web.RouteDef]:
 
     async def terminate(request: web.Request) -> web.Response:
         code = _path_code(request)
-        document = require_json_object(request[BODY_KEY], request.content_type)
+        document = require_json_object(await request.read(), request.content_type)
         check(PAYSCORE_TERMINATE, document)
         record = _lookup(core, code, document["service_id"], document["sub_mchid"])
         channel = document.get("channel_id")

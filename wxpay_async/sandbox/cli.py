@@ -1,0 +1,125 @@
+"""``wxpay-async sandbox``: serve a sandbox and write a client identity to a directory.
+
+The directory receives the merchant private key, the WeChat Pay public key, the current
+platform certificate and a ``merchant.toml`` that ``wxpay_async.config_file`` (and
+``wxpay-async onboard --config``) read. A directory that already holds an identity is reused,
+so a restarted sandbox accepts the same client configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+from ._identity import Identity
+from ._sandbox import Sandbox
+
+__all__ = ["configure", "run", "write_merchant_toml"]
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8480, help="TCP port (0: any free port)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument(
+        "--identity",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="directory for the merchant keys and merchant.toml (reused if present)",
+    )
+    parser.add_argument(
+        "--key-mode",
+        choices=("public_key", "certificate"),
+        default="public_key",
+        help="how answers are signed and fields encrypted (default public_key)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="real seconds per simulated second (0.01: reviews/retries 100x faster)",
+    )
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument("--seed", type=int, default=None, help="seed for random fault rates")
+
+
+def write_merchant_toml(directory: Path, identity: Identity, key_mode: str, url: str) -> Path:
+    """The client side of the identity, in the format ``load_merchant_config`` reads."""
+    if key_mode == "public_key":
+        trust = (
+            '[trust]\nmode = "public_key"\n'
+            f'public_key_id = "{identity.pubkey_id}"\n'
+            'public_key_path = "wechatpay_public_key.pem"\n'
+        )
+    else:
+        trust = '[trust]\nmode = "certificate"\n'
+    text = (
+        "# Written by `wxpay-async sandbox`; the sandbox's throwaway identity, not a real one.\n"
+        f'mchid = "{identity.mchid}"\n'
+        f'serial_no = "{identity.merchant_serial}"\n'
+        'private_key_path = "merchant_private_key.pem"\n'
+        f'apiv3_key = "{identity.apiv3_key}"\n'
+        "\n"
+        f"{trust}\n"
+        "[hosts]\n"
+        f'single = "{url}"\n'
+    )
+    path = directory / "merchant.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)  # it holds the APIv3 key inline
+    return path
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    directory: Path = args.identity
+    if Identity.exists(directory):
+        identity = Identity.load(directory)
+        reused = True
+    else:
+        identity = Identity.generate(fresh_keys=True)
+        identity.save(directory)
+        reused = False
+    sandbox = await Sandbox.start(
+        args.port,
+        args.key_mode,
+        host=args.host,
+        identity=identity,
+        latency=args.latency,
+        time_scale=args.time_scale,
+        seed=args.seed,
+    )
+    try:
+        toml = write_merchant_toml(directory, identity, args.key_mode, sandbox.url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        print(
+            f"wxpay_async sandbox listening on {sandbox.url} ({args.key_mode} mode, "
+            f"{'reused' if reused else 'new'} identity; client config: {toml})",
+            flush=True,
+        )
+        print(f"control routes: {sandbox.url}/_sandbox/ ; Ctrl-C to stop", flush=True)
+        await stop.wait()
+    finally:
+        await sandbox.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted: 0 after Ctrl-C/SIGTERM, 1 if the port is taken, 2 on a bad DIR."""
+    directory: Path = args.identity
+    if directory.exists() and not directory.is_dir():
+        print(f"--identity {directory} is not a directory", file=sys.stderr)
+        return 2
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(args))
+    except OSError as exc:
+        print(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
