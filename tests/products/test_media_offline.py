@@ -26,7 +26,9 @@ def parse_form(upload: media.MultipartBody) -> list[tuple[dict[str, str], bytes]
     parts = []
     for part in message.iter_parts():
         headers = {k.lower(): str(v) for k, v in part.items()}
-        parts.append((headers, part.get_payload(decode=True)))
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes)
+        parts.append((headers, payload))
     return parts
 
 
