@@ -169,7 +169,24 @@ def test_seed_response_and_unknown_states_are_kept() -> None:
     )
     assert future.applyment_state == "CANCELED"
     assert future.extra == {"new_field": {"a": 1}}
-    assert H5ApplicationNotification is H5Application
+
+
+def test_notification_resource_needs_only_the_application_number() -> None:
+    note = converter.structure(
+        {"applyment_id": 7, "result": "approved", "applyment_state": "APPROVED"},
+        H5ApplicationNotification,
+    )
+    assert note.applyment_id == 7
+    assert note.applyment_state is ApplymentState.APPROVED
+    assert note.extra == {"result": "approved"}
+    bare = converter.structure({"applyment_id": 8}, H5ApplicationNotification)
+    assert bare.applyment_state is None
+    with pytest.raises(ValidationError) as caught:
+        converter.structure({"applyment_state": "APPROVED"}, H5ApplicationNotification)
+    assert caught.value.field == "applyment_id"
+    with pytest.raises(ValidationError) as caught:
+        converter.structure({"applyment_id": 9}, H5Application)  # answers always carry a state
+    assert caught.value.field == "applyment_state"
 
 
 @pytest.mark.parametrize("state", [s.value for s in AuthorizationState] + ["SOMETHING_NEW"])

@@ -21,7 +21,11 @@ from wxpay_async import (
 )
 from wxpay_async.notify import Notification, NotificationVerifier, aiohttp_handler
 from wxpay_async.products import h5_permission, media
-from wxpay_async.products.h5_permission import ApplymentState, AuthorizationState, H5Application
+from wxpay_async.products.h5_permission import (
+    ApplymentState,
+    AuthorizationState,
+    H5ApplicationNotification,
+)
 from wxpay_async.sandbox import DEFAULT_SUB_MCHID, Sandbox
 
 from .conftest import TIME_SCALE, calls
@@ -234,6 +238,6 @@ async def test_review_notification_resource_is_an_h5_application(sb: Sandbox) ->
     (notification,) = received
     assert notification.event_type == "APPLYMENT_STATE.APPROVED"
     resource = notification.resource
-    assert isinstance(resource, H5Application)
+    assert isinstance(resource, H5ApplicationNotification)
     assert resource.applyment_id == app.applyment_id
     assert resource.applyment_state is ApplymentState.APPROVED

@@ -8,9 +8,12 @@ is verified by :func:`wxpay_async.trust.parse_certificate_download`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from .._client import WxPayClient
+from .._config import HostName
 from .._endpoint import Endpoint
 from .._errors import ValidationError
 from ..crypto import SignedHeaders, check_timestamp
@@ -30,7 +33,7 @@ ENDPOINTS: dict[CertificateRegion, Endpoint] = {
     region: Endpoint(
         name=f"certificates.download.{region}",
         method="GET",
-        host=host,  # type: ignore[arg-type]
+        host=cast(HostName, host),
         path=path,
         verify_response=False,
     )

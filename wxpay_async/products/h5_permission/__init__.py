@@ -1,7 +1,7 @@
 """WeChat Pay Global H5 (web) payment permission for sub-merchants (apihk host, spec §A2).
 
 Create an application, follow its review (``get_application`` or the ``APPLYMENT_STATE.*``
-notification, whose resource is an :data:`H5ApplicationNotification`), fix a rejected one with
+notification, whose resource is an :class:`H5ApplicationNotification`), fix a rejected one with
 ``modify_application``, and read the resulting ``authorization_state``. Domain changes have
 their own application (``create_domain_application`` and friends).
 """

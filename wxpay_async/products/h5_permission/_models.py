@@ -197,11 +197,11 @@ class H5ApplicationChanges:
 
 
 @attrs.frozen(kw_only=True)
-class H5Application:
-    """An H5 permission application as WeChat returns it (create, get, modify, notification)."""
+class _ApplicationFields:
+    """The H5Application object's fields, everything but ``applyment_id`` optional."""
 
     applyment_id: int
-    applyment_state: ApplymentState | str
+    applyment_state: ApplymentState | str | None = None
     applyment_type: ApplymentType | str | None = None
     sub_mchid: str | None = None
     domains: list[str] | None = None
@@ -217,10 +217,22 @@ class H5Application:
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
-#: The decrypted resource of an ``APPLYMENT_STATE.*`` notification. Its exact fields are
-#: unpublished; it is read as an :class:`H5Application` with unknown keys kept. Re-query
-#: ``get_application(applyment_id)`` for the authoritative state.
-H5ApplicationNotification = H5Application
+@attrs.frozen(kw_only=True)
+class H5Application(_ApplicationFields):
+    """An H5 permission application as WeChat returns it (create, get, modify)."""
+
+    applyment_state: ApplymentState | str
+
+
+@attrs.frozen(kw_only=True)
+class H5ApplicationNotification(_ApplicationFields):
+    """The decrypted resource of an ``APPLYMENT_STATE.*`` review notification.
+
+    Its fields are unpublished ("the review result and the request information"): it is read
+    as the H5Application object with everything but ``applyment_id`` optional and unknown keys
+    kept, so an authentic notification is never refused for its shape. Re-query
+    ``get_application(applyment_id)`` for the authoritative state.
+    """
 
 
 @attrs.frozen(kw_only=True)

@@ -35,6 +35,7 @@ from ._models import (
     BusinessType,
     Contact,
     ContactInfo,
+    CreateAnswer,
     MerchantType,
     Person,
     PersonInfo,
@@ -158,8 +159,14 @@ async def send_prepared(client: WxPayClient, prepared: PreparedCreate) -> SubMer
         headers={"Wechatpay-Serial": prepared.wechatpay_serial},
         idempotency_key=prepared.idempotency_key,
     )
-    created = structure_answer(answer_document(raw), SubMerchantCreated, raw)
-    return attrs.evolve(created, idempotency_key=prepared.idempotency_key)
+    answer = structure_answer(answer_document(raw), CreateAnswer, raw)
+    return SubMerchantCreated(
+        sub_mchid=answer.sub_mchid,
+        idempotency_key=prepared.idempotency_key,
+        verification_status=answer.verification_status,
+        description=answer.description,
+        extra=answer.extra,
+    )
 
 
 async def create_submerchant(

@@ -21,6 +21,7 @@ __all__ = [
     "BusinessType",
     "Contact",
     "ContactInfo",
+    "CreateAnswer",
     "MerchantType",
     "Person",
     "PersonInfo",
@@ -228,14 +229,28 @@ class SubMerchantModification(_MerchantBody):
 
 
 @attrs.frozen(kw_only=True)
-class SubMerchantCreated:
-    """The create answer, plus the ``idempotency_key`` that was sent (persist it to retry)."""
+class CreateAnswer:
+    """The create answer exactly as WeChat sends it."""
 
     sub_mchid: str
     verification_status: VerificationStatus | str | None = None
     description: str | None = None
-    #: Not on the wire: the Idempotency-Key this library sent (caller's or generated).
-    idempotency_key: str | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class SubMerchantCreated:
+    """The create answer, plus the ``idempotency_key`` that was sent (persist it).
+
+    ``verification_status`` is "Under Review" until WeChat approves the sub-merchant; it
+    cannot transact before that.
+    """
+
+    sub_mchid: str
+    #: Not on the wire: the Idempotency-Key this library sent (the caller's or a generated one).
+    idempotency_key: str
+    verification_status: VerificationStatus | str | None = None
+    description: str | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
