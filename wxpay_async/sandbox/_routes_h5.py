@@ -42,9 +42,13 @@ async def _body(core: Core, request: web.Request, spec: Any) -> dict[str, Any]:
     document = require_json_object(await request.read(), request.content_type)
     check(spec, document)
     check_https_url(document, "notify_url")
+    return document
+
+
+def _check_media(core: Core, document: dict[str, Any]) -> None:
+    # After the conditional rules, so a missing field is reported before an unknown media ID.
     if core.options.strict_media:
         check_media_ids(core.state, document)
-    return document
 
 
 def _schedule_review(core: Core, app: H5Application) -> None:
@@ -153,6 +157,7 @@ def _modify(core: Core, app: H5Application, changes: dict[str, Any]) -> None:
         check_h5_conditions(merged)
     else:
         _check_domain_screenshots(merged)
+    _check_media(core, changes)
     app.fields = merged
     app.applyment_state = "PENDING"
     app.audit_reject_detail = None
@@ -174,6 +179,7 @@ def routes(core: Core) -> list[web.RouteDef]:
     async def create(request: web.Request) -> web.Response:
         document = await _body(core, request, H5_CREATE)
         check_h5_conditions(document)
+        _check_media(core, document)
         sub_mchid = document.pop("sub_mchid")
         check_relation(state, sub_mchid)
         fields = {**_DEFAULTS, **document}
@@ -205,6 +211,7 @@ def routes(core: Core) -> list[web.RouteDef]:
     async def create_domain(request: web.Request) -> web.Response:
         document = await _body(core, request, DOMAIN_CREATE)
         _check_domain_screenshots(document)
+        _check_media(core, document)
         sub_mchid = document.pop("sub_mchid")
         out_id = document.pop("out_applyment_id")
         check_relation(state, sub_mchid)
