@@ -272,3 +272,13 @@ async def test_get_validation(
         await hk_merchants.get_submerchant(client, **kwargs)
     assert caught.value.field == field
     assert rec.requests == []
+
+
+async def test_unknown_padding_is_a_validation_error(
+    quiet_client: tuple[WxPayClient, Recorder],
+) -> None:
+    client, rec = quiet_client
+    with pytest.raises(ValidationError) as caught:
+        await hk_merchants.create_submerchant(client, application(), padding="RSA")  # type: ignore[arg-type]
+    assert caught.value.field == "padding"
+    assert rec.requests == []

@@ -27,6 +27,7 @@ import attrs
 from ..._client import WxPayClient
 from ..._converter import structure
 from ..._endpoint import Endpoint, check_idempotency_key, new_idempotency_key
+from ..._errors import ValidationError
 from ...crypto import Padding, decrypt_field
 from .._common import answer_document, identifier, structure_answer
 from ._models import (
@@ -117,8 +118,15 @@ class _GetQuery:
     sp_mchid: str = attrs.field(validator=identifier())
 
 
+def _padding(padding: Padding | str | None, default: Padding) -> Padding:
+    try:
+        return Padding(padding if padding is not None else default)
+    except ValueError:
+        raise ValidationError("padding", "must be Padding.OAEP or Padding.PKCS1V15") from None
+
+
 def _padded(endpoint: Endpoint, padding: Padding | None) -> Endpoint:
-    chosen = Padding(padding if padding is not None else REQUEST_PADDING)
+    chosen = _padding(padding, REQUEST_PADDING)
     return endpoint if chosen is endpoint.padding else attrs.evolve(endpoint, padding=chosen)
 
 
@@ -230,7 +238,7 @@ async def get_submerchant(
     document = answer_document(raw)
     contact = document.get("contact")
     if isinstance(contact, dict):
-        kind = Padding(padding if padding is not None else RESPONSE_PADDING)
+        kind = _padding(padding, RESPONSE_PADDING)
         key = client.credentials.private_key
         document["contact"] = {
             name: decrypt_field(key, value, kind)
