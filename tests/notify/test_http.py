@@ -33,9 +33,11 @@ class Handler:
         self.seen: list[Notification] = []
         self.failures = failures
         self.delay = delay
+        self.started = asyncio.Event()
 
     async def __call__(self, notification: Notification) -> None:
         self.seen.append(notification)
+        self.started.set()
         await asyncio.sleep(self.delay)
         if self.failures:
             self.failures -= 1
@@ -182,7 +184,7 @@ async def test_in_flight_duplicate_answers_503_then_204(
     client = await serve(verifier, handler, inbox=MemoryInbox(wait=0))
     headers, body = factory.make()
     first = asyncio.create_task(post(client, headers, body))
-    await asyncio.sleep(0.03)
+    await handler.started.wait()
     status, payload = await post(client, factory.headers(body), body)
     assert status == 503
     assert "retry" in failure(payload)

@@ -43,9 +43,11 @@ class Recorder:
         self.calls: list[str] = []
         self.delay = delay
         self.failures = failures
+        self.started = asyncio.Event()
 
     async def __call__(self, notification: Notification) -> None:
         self.calls.append(notification.id)
+        self.started.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.failures:
@@ -53,10 +55,7 @@ class Recorder:
             raise RuntimeError("handler crashed")
 
 
-@pytest.fixture(params=STORES)
-async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeInbox]:
-    kind: str = request.param
-    where: Any = request.getfixturevalue("redis_url") if kind == "redis" else tmp_path
+def _builder(kind: str, where: Any) -> tuple[MakeInbox, list[Inbox]]:
     created: list[Inbox] = []
     prefix = f"test:{uuid.uuid4().hex}:"  # one namespace per test, shared by its inboxes
 
@@ -67,9 +66,29 @@ async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         created.append(inbox)
         return inbox
 
+    return build, created
+
+
+async def _store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeInbox]:
+    kind: str = request.param
+    where: Any = request.getfixturevalue("redis_url") if kind == "redis" else tmp_path
+    build, created = _builder(kind, where)
     yield build
     for inbox in created:
         await inbox.aclose()
+
+
+@pytest.fixture(params=STORES)
+async def make(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeInbox]:
+    async for build in _store(request, tmp_path):
+        yield build
+
+
+@pytest.fixture(params=[s for s in STORES if s != "memory"])
+async def make_shared(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MakeInbox]:
+    """Stores whose separate inbox objects share state (a MemoryInbox is private)."""
+    async for build in _store(request, tmp_path):
+        yield build
 
 
 async def test_runs_once_then_reports_duplicates(make: MakeInbox) -> None:
@@ -94,10 +113,8 @@ async def test_100_concurrent_deliveries_run_the_handler_once(make: MakeInbox) -
     assert outcomes.count(Outcome.DUPLICATE) == 99  # each waited for the first to finish
 
 
-async def test_100_concurrent_deliveries_across_inbox_objects(make: MakeInbox) -> None:
-    if isinstance(make(), MemoryInbox):
-        pytest.skip("a MemoryInbox is private to its object")
-    inboxes, handler = [make(wait=5.0) for _ in range(4)], Recorder(delay=0.05)
+async def test_100_concurrent_deliveries_across_inbox_objects(make_shared: MakeInbox) -> None:
+    inboxes, handler = [make_shared(wait=5.0) for _ in range(4)], Recorder(delay=0.05)
     outcomes = await asyncio.gather(*(inboxes[i % 4].process(note(), handler) for i in range(100)))
     assert handler.calls == ["EV-1"]
     assert outcomes.count(Outcome.PROCESSED) == 1
@@ -106,7 +123,7 @@ async def test_100_concurrent_deliveries_across_inbox_objects(make: MakeInbox) -
 async def test_in_flight_duplicate_is_not_answered_as_done(make: MakeInbox) -> None:
     inbox, handler = make(wait=0), Recorder(delay=0.1)
     first = asyncio.create_task(inbox.process(note(), handler))
-    await asyncio.sleep(0.02)
+    await handler.started.wait()
     assert await inbox.process(note(), handler) is Outcome.IN_PROGRESS
     assert await first is Outcome.PROCESSED
     assert await inbox.process(note(), handler) is Outcome.DUPLICATE
@@ -136,7 +153,7 @@ async def test_waiting_duplicate_takes_over_when_the_first_fails(make: MakeInbox
 async def test_cancelled_delivery_releases_its_claim(make: MakeInbox) -> None:
     inbox, slow = make(wait=0), Recorder(delay=10)
     task = asyncio.create_task(inbox.process(note(), slow))
-    await asyncio.sleep(0.02)
+    await slow.started.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -146,10 +163,11 @@ async def test_cancelled_delivery_releases_its_claim(make: MakeInbox) -> None:
 
 
 async def test_heartbeat_keeps_a_long_handler_claimed(make: MakeInbox) -> None:
-    inbox = make(lease=0.06, wait=0)
-    handler = Recorder(delay=0.2)  # more than three leases
+    inbox = make(lease=0.1, wait=0)
+    handler = Recorder(delay=0.35)  # three and a half leases
     first = asyncio.create_task(inbox.process(note(), handler))
-    await asyncio.sleep(0.15)
+    await handler.started.wait()
+    await asyncio.sleep(0.25)
     assert await inbox.process(note(), handler) is Outcome.IN_PROGRESS
     assert await first is Outcome.PROCESSED
     assert handler.calls == ["EV-1"]
@@ -207,9 +225,10 @@ async def test_sqlite_remembers_across_reopen(tmp_path: Path) -> None:
 
 async def test_sqlite_claim_expires_after_its_lease(tmp_path: Path) -> None:
     now = [1_000_000.0]
-    path, gate = tmp_path / "i.db", asyncio.Event()
+    path, gate, started = tmp_path / "i.db", asyncio.Event(), asyncio.Event()
 
     async def stuck(notification: Notification) -> None:
+        started.set()
         await gate.wait()  # a holder that stops renewing (its heartbeat is 10 s away)
 
     holder = SqliteInbox(path, lease=30, wait=0, clock=lambda: now[0])
@@ -217,7 +236,7 @@ async def test_sqlite_claim_expires_after_its_lease(tmp_path: Path) -> None:
     handler = Recorder()
     try:
         first = asyncio.create_task(holder.process(note(), stuck))
-        await asyncio.sleep(0.05)
+        await started.wait()
         now[0] += 29
         assert await other.process(note(), handler) is Outcome.IN_PROGRESS
         now[0] += 2  # the lease ran out: the holder is presumed dead
@@ -251,3 +270,26 @@ async def test_redis_accepts_a_client_it_does_not_own(redis_url: str) -> None:
         assert await client.ping()  # still open: the inbox did not close it
     finally:
         await client.aclose()
+
+
+class UnreleasableInbox(MemoryInbox):
+    async def _release(self, key: str, token: str) -> None:
+        raise ConnectionError("store went away")
+
+
+async def test_a_failing_release_does_not_mask_the_handler_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(RuntimeError, match="handler crashed"):
+        await UnreleasableInbox().process(note(), Recorder(failures=1))
+    assert "could not release" in caplog.text
+
+
+async def test_unreachable_redis_raises_without_running_the_handler() -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    handler = Recorder()
+    async with RedisInbox("redis://127.0.0.1:1/0") as inbox:  # nothing listens on port 1
+        with pytest.raises(RedisConnectionError):
+            await inbox.process(note(), handler)
+    assert handler.calls == []

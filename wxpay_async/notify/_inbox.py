@@ -126,7 +126,7 @@ class Inbox(abc.ABC):
         except BaseException:
             # Cancelled mid-claim: the store may have taken the claim anyway (a statement
             # already on its way); give it back (compare-and-delete: harmless if not ours).
-            await asyncio.shield(self._release(key, token))
+            await self._give_back(key, token)
             raise
         if state is Claim.DONE:
             return Outcome.DUPLICATE
@@ -137,8 +137,7 @@ class Inbox(abc.ABC):
             await handler(notification)
         except BaseException:
             await _stop(beat)
-            # Shielded: a cancelled request must still give the ID back.
-            await asyncio.shield(self._release(key, token))
+            await self._give_back(key, token)
             raise
         await _stop(beat)
         await self._complete(key, token)
@@ -158,6 +157,14 @@ class Inbox(abc.ABC):
                 return state
             await self._wait_change(key, min(remaining, pause))
             pause = min(pause * 2, _MAX_POLL)
+
+    async def _give_back(self, key: str, token: str) -> None:
+        # Shielded: a cancelled delivery must still release. A store failure here must not
+        # mask the error being raised; the lease frees the claim later anyway.
+        try:
+            await asyncio.shield(self._release(key, token))
+        except Exception as exc:
+            log.warning("notification %s: could not release claim (%s)", key, exc)
 
     async def _beat(self, key: str, token: str) -> None:
         while True:
