@@ -13,6 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, RetryPolicy, WxPayClient
 from wxpay_async.sandbox import RecordedRequest, Sandbox
+from wxpay_async.sandbox.pytest_plugin import (  # noqa: F401 - fixtures used by name
+    wxpay_sandbox,
+    wxpay_sandbox_certificate,
+)
 
 PUBLIC_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"
 
@@ -103,17 +107,18 @@ TIME_SCALE = 0.001
 
 
 @pytest.fixture
-async def sb() -> AsyncIterator[Sandbox]:
-    """A public-key-mode sandbox."""
-    async with Sandbox.start(time_scale=TIME_SCALE) as sandbox:
-        yield sandbox
+def sb(request: pytest.FixtureRequest) -> Sandbox:
+    """A public-key-mode sandbox (the fixture the package ships for users' own tests)."""
+    sandbox: Sandbox = request.getfixturevalue("wxpay_sandbox")
+    return sandbox
 
 
 @pytest.fixture(params=["public_key", "certificate"])
-async def sb_any_mode(request: pytest.FixtureRequest) -> AsyncIterator[Sandbox]:
+def sb_any_mode(request: pytest.FixtureRequest) -> Sandbox:
     """The sandbox in each key mode (WeChat Pay public key, platform certificates)."""
-    async with Sandbox.start(key_mode=request.param, time_scale=TIME_SCALE) as sandbox:
-        yield sandbox
+    name = "wxpay_sandbox" if request.param == "public_key" else "wxpay_sandbox_certificate"
+    sandbox: Sandbox = request.getfixturevalue(name)
+    return sandbox
 
 
 def calls(sandbox: Sandbox, path_prefix: str) -> list[RecordedRequest]:
