@@ -82,7 +82,9 @@ async def handle_notification(
 
     For any framework: pass the request headers (any mapping, or ASGI pairs) and the raw
     body bytes. A non-empty answer body is ``application/json``. See the module docstring
-    for the status codes.
+    for the status codes (204 success or duplicate; 400/401 refused; 500 handler failed;
+    503 in flight elsewhere or store/trust outage).
+    Doc: https://pay.weixin.qq.com/wiki/doc/api_external/en/apis/chapter4_4_8.shtml
     """
     try:
         notification = await verifier.parse(headers, body)
@@ -152,6 +154,7 @@ def aiohttp_handler(
     gets a :class:`MemoryInbox` of its own (duplicates run once per process); pass a
     :class:`SqliteInbox` or :class:`RedisInbox` when several processes serve the route.
     Answers as :func:`handle_notification` does.
+    Doc: https://pay.weixin.qq.com/doc/global/v3/en/4012357020
     """
     box = inbox if inbox is not None else MemoryInbox()
 

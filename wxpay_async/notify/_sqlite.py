@@ -119,12 +119,14 @@ class SqliteInbox(Inbox):
         if now >= self._next_prune:
             conn.execute(_PRUNE, (now - self.retention,))
             self._next_prune = now + min(3600.0, self.retention / 10)
-        if conn.execute(_CLAIM, (key, token, now + self.lease, now)).rowcount == 1:
-            return Claim.CLAIMED
-        row = conn.execute(_IS_DONE, (key,)).fetchone()
-        if row is None:  # released between the two statements: free again
-            return self._claim_sync(key, token, now, conn)
-        return Claim.DONE if row[0] else Claim.HELD
+        for _ in range(3):
+            if conn.execute(_CLAIM, (key, token, now + self.lease, now)).rowcount == 1:
+                return Claim.CLAIMED
+            row = conn.execute(_IS_DONE, (key,)).fetchone()
+            if row is not None:
+                return Claim.DONE if row[0] else Claim.HELD
+            # released between the two statements: the ID is free again, claim once more
+        return Claim.HELD
 
     async def _complete(self, key: str, token: str) -> None:
         now = self._clock()
