@@ -51,7 +51,10 @@ def test_seed_request_and_a_launched_default_request_are_valid() -> None:
     ("changes", "field", "rule"),
     [
         ({"domains": []}, "domains", "at least 1"),
-        ({"domains": [""]}, "domains[0]", "empty"),
+        ({"domains": [""]}, "domains[0]", "1-128"),
+        ({"domains": ["https://qq.com"]}, "domains[0]", "bare domain"),
+        ({"domains": ["qq.com", "qq .com"]}, "domains[1]", "bare domain"),
+        ({"website_url": "qq.com"}, "website_url", "http(s) URL"),
         ({"domains": "qq.com"}, "domains", "must be a list"),
         ({"website_url": "u" * 129}, "website_url", "at most 128"),
         ({"sub_mchid": ...}, "sub_mchid", "required"),

@@ -58,7 +58,10 @@ def application(**changes: Any) -> dict[str, Any]:
         ({"channel_id": "c" * 21}, "channel_id", "at most 20"),
         ({"principal": {"name": "Ann"}}, "principal", "only for INDIVIDUAL"),
         ({"merchant_type": "INDIVIDUAL"}, "director", "only for ENTERPRISE"),
-        ({"office_phone": "😀"}, "office_phone", "Basic Multilingual Plane"),
+        ({"shortname": "Shop 😀"}, "shortname", "Basic Multilingual Plane"),
+        ({"office_phone": "call us"}, "office_phone", "phone number"),
+        ({"contact__phone": "+852 abc"}, "contact.phone", "phone number"),
+        ({"contact__email": "tom@localhost"}, "contact.email", "email address"),
         ({"unknown_field": 1}, "unknown_field", "is not a field"),
     ],
 )

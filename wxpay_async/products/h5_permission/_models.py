@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import attrs
 
-from ..._validation import count, each, https_url, text
+from ..._errors import ValidationError
+from ..._validation import Validator, count, https_url, text
 from .._common import identifier, media_id, media_ids, require
 
 __all__ = [
@@ -68,11 +70,30 @@ class AuthorizationState(enum.StrEnum):
     UNAUTHORIZED = "UNAUTHORIZED"
 
 
+#: A bare host name (``qq.com``, ``pay.example.co.uk``), optionally ``*.``-prefixed: H5
+#: payment domains are names, not URLs.
+_DOMAIN = re.compile(
+    r"(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]"
+)
+_WEBSITE = r"https?://\S+"
+
+
 def _domains(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     # The count limit is unpublished for this API (the onboarding variant allows 5): only
     # non-emptiness is enforced.
     count(1)(inst, attribute, value)
-    each(1, 128)(inst, attribute, value)
+    if value is None:
+        return
+    for i, item in enumerate(value):
+        where = f"{attribute.name}[{i}]"
+        if not isinstance(item, str) or not 1 <= len(item) <= 128:
+            raise ValidationError(where, "must be a domain name of 1-128 characters")
+        if not _DOMAIN.fullmatch(item):
+            raise ValidationError(where, "must be a bare domain name such as qq.com (no scheme)")
+
+
+def _website() -> Validator:
+    return text(1, 128, pattern=_WEBSITE, describe="must be an http(s) URL")
 
 
 def _require_screenshots(
@@ -134,7 +155,7 @@ class H5ApplicationRequest:
 
     sub_mchid: str = attrs.field(validator=identifier())
     domains: list[str] = attrs.field(validator=_domains)
-    website_url: str = attrs.field(validator=text(1, 128))
+    website_url: str = attrs.field(validator=_website())
     transaction_limit_type: TransactionLimitType | None = None
     business_description: str | None = attrs.field(default=None, validator=text(1, 500))
     company_register_cert: str | None = attrs.field(default=None, validator=media_id())
@@ -176,7 +197,7 @@ class H5ApplicationChanges:
     """
 
     domains: list[str] = attrs.field(validator=_domains)
-    website_url: str | None = attrs.field(default=None, validator=text(1, 128))
+    website_url: str | None = attrs.field(default=None, validator=_website())
     transaction_limit_type: TransactionLimitType | None = None
     business_description: str | None = attrs.field(default=None, validator=text(1, 500))
     company_register_cert: str | None = attrs.field(default=None, validator=media_id())
@@ -254,7 +275,7 @@ class H5DomainApplicationRequest:
 
     sub_mchid: str = attrs.field(validator=identifier())
     domains: list[str] = attrs.field(validator=_domains)
-    website_url: str = attrs.field(validator=text(1, 128))
+    website_url: str = attrs.field(validator=_website())
     out_applyment_id: str = attrs.field(validator=text(1, 64))
     website_state: WebsiteState | None = None
     website_homepage_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
@@ -272,7 +293,7 @@ class H5DomainApplicationChanges:
     """Body of ``PATCH .../domain/applications/{applyment_id}`` (only a REJECTED one)."""
 
     domains: list[str] = attrs.field(validator=_domains)
-    website_url: str | None = attrs.field(default=None, validator=text(1, 128))
+    website_url: str | None = attrs.field(default=None, validator=_website())
     website_state: WebsiteState | None = None
     website_homepage_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     website_business_page_pics: list[str] | None = attrs.field(default=None, validator=media_ids())

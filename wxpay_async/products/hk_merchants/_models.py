@@ -59,13 +59,16 @@ class VerificationStatus(enum.StrEnum):
 
 # -- request models ------------------------------------------------------------------------------
 
-_EMAIL = r"[^@\s]+@[^@\s]+"
+_EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+#: Digits with optional spaces or dashes and an optional leading + (country prefix).
+_PHONE = r"\+?[0-9][0-9 -]*"
+_PHONE_RULE = "must be a phone number (digits, spaces or dashes, optional leading +)"
 _DATE_WORDS = frozenset({"PERMANENT", "N/A"})
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _email(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    text(1, None, pattern=_EMAIL, describe="must be an email address")(inst, attribute, value)
+_email = text(1, None, pattern=_EMAIL, describe="must be an email address")
+_phone = text(1, None, pattern=_PHONE, describe=_PHONE_RULE)
 
 
 @attrs.frozen(kw_only=True)
@@ -76,7 +79,7 @@ class Contact:
     """
 
     name: str = attrs.field(repr=False, validator=utf8_at_most(64))
-    phone: str = attrs.field(repr=False, validator=utf8_at_most(32))
+    phone: str = attrs.field(repr=False, validator=[utf8_at_most(32), _phone])
     email: str = attrs.field(repr=False, validator=[utf8_at_most(256), _email])
 
 
@@ -170,7 +173,7 @@ class _MerchantBody:
     sp_mchid: str = attrs.field(validator=identifier())
     name: str = attrs.field(validator=text(1, 128))
     shortname: str = attrs.field(validator=text(1, 64))
-    office_phone: str = attrs.field(validator=text(1, 32))
+    office_phone: str = attrs.field(validator=text(1, 32, pattern=_PHONE, describe=_PHONE_RULE))
     business_category: int = attrs.field(validator=positive_int)
     merchant_country_code: str = attrs.field(
         validator=text(1, 3, pattern=r"\d{3}", describe="must be a 3-digit numeric code (344)")
