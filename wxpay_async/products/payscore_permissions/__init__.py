@@ -176,7 +176,8 @@ async def terminate_by_authorization_code(
 
     Errors: ``NotFoundError`` ORDER_NOT_EXIST, ``BadRequestError`` INVALID_ORDER_STATE /
     ORDER_CANCELED / ORDER_DONE / PARAM_ERROR, ``ForbiddenError`` NO_AUTH; FREQUENCY_LIMITED and
-    SYSTEM_ERROR are retried.
+    SYSTEM_ERROR are retried. After a lost answer the retry may meet INVALID_ORDER_STATE because
+    the first attempt already ended the authorization: query to confirm.
     Doc: https://pay.weixin.qq.com/docs/partner/apis/partner-institution-weixin-pay-score/acquiring-bank-service-auth/terminate-acquiring-bank-permissions-by-code.html
     """
     code = structure({"authorization_code": authorization_code}, _CodeOnly)
