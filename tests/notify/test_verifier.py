@@ -251,3 +251,11 @@ async def test_decrypted_contents_stay_out_of_repr_and_logs(
     openid = PERMISSION_RESOURCE["openid"]
     assert openid not in repr(notification)
     assert openid not in caplog.text
+
+
+async def test_unencodable_nonce_is_a_decryption_error(
+    verifier: NotificationVerifier, factory: NotificationFactory
+) -> None:
+    body = factory.body(PERMISSION_RESOURCE).replace(b'"Kj7QIyUiYx1q"', b'"Kj7QIyUi\\ud800Yx1q"')
+    with pytest.raises(DecryptionError, match="nonce"):
+        await verifier.parse(factory.headers(body), body)

@@ -185,15 +185,19 @@ class NotificationVerifier:
             raise MalformedNotificationError("resource is missing or not an object")
         algorithm = resource.get("algorithm")
         if algorithm != AEAD_ALGORITHM:
-            raise UnsupportedAlgorithmError(f"unsupported resource.algorithm {algorithm!r}")
+            shown = repr(algorithm)[:40]
+            raise UnsupportedAlgorithmError(f"unsupported resource.algorithm {shown}")
         ciphertext = _required_text(resource, "ciphertext", "resource.")
         nonce = _required_text(resource, "nonce", "resource.")
         associated_data = _optional_text(resource, "associated_data", "resource.")
         try:
             plaintext = aead_decrypt(self._apiv3_key, nonce, associated_data or "", ciphertext)
         except ValueError:
-            # cryptography refuses nonces outside 8..128 bytes before any tag check
-            raise DecryptionError("resource.nonce has an unusable length") from None
+            # A nonce outside AES-GCM's 8..128 bytes, or text that is not encodable as UTF-8
+            # (lone surrogates): refused before any tag check.
+            raise DecryptionError(
+                "resource.nonce or associated_data unusable for AES-GCM"
+            ) from None
         data = _load_object(plaintext, "decrypted resource")
         return Notification(
             id=notification_id,
