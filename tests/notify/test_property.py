@@ -26,7 +26,10 @@ BODY: bytes = TV4["body"].encode()
 HEADERS: dict[str, str] = TV4["headers"]
 REFUSED = (SignatureVerificationError, DecryptionError, MalformedNotificationError)
 PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    database=None,  # leave no .hypothesis/ directory in the checkout
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 
