@@ -11,17 +11,19 @@ import pytest
 
 from wxpay_async import (
     BadRequestError,
+    MerchantCredentials,
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
     ServerError,
     SignatureProbeError,
+    SignatureRejectedError,
     SignatureVerificationError,
     ValidationError,
     converter,
 )
 from wxpay_async.crypto import Padding
-from wxpay_async.products import hk_merchants
+from wxpay_async.products import hk_merchants, media
 from wxpay_async.sandbox import Identity, Sandbox
 
 from .conftest import TIME_SCALE, calls
@@ -291,3 +293,47 @@ async def test_sent_body_matches_the_application(sb: Sandbox) -> None:
     expected = application(sb)
     del expected["contact"]
     assert body == expected
+
+
+async def test_unknown_media_id_is_a_param_error_with_detail(sb: Sandbox) -> None:
+    async with sb.client() as client:
+        with pytest.raises(BadRequestError) as caught:
+            await hk_merchants.create_submerchant(
+                client, application(sb, registration_certificate_copy="never-uploaded")
+            )
+    assert caught.value.code == "PARAM_ERROR"
+    assert caught.value.detail is not None
+    assert "registration_certificate_copy" in str(caught.value.detail.get("field"))
+    assert len(calls(sb, PATH)) == 1
+
+
+async def test_uploaded_media_id_is_accepted(sb: Sandbox) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+    async with sb.client() as client:
+        upload = await media.upload_image(client, "certificate.png", png)
+        photos = await media.upload_image(client, "store.png", png)
+        business = {**HK_CREATE_REQUEST["business"], "store_photos": [photos.media_id]}
+        created = await hk_merchants.create_submerchant(
+            client,
+            application(sb, registration_certificate_copy=upload.media_id, business=business),
+        )
+    sent = json.loads(calls(sb, PATH)[0].body)
+    assert json.loads(sent["business"]["store_photos"]) == [photos.media_id]
+    assert created.sub_mchid
+
+
+async def test_a_wrong_merchant_key_is_rejected_once(sb: Sandbox, rsa_key_pem: bytes) -> None:
+    good = sb.credentials
+    impostor = MerchantCredentials(
+        mchid=good.mchid,
+        serial_no=good.serial_no,
+        private_key=rsa_key_pem,
+        apiv3_key=good.apiv3_key,
+    )
+    async with sb.client(credentials=impostor) as client:
+        with pytest.raises(SignatureRejectedError) as caught:
+            await hk_merchants.create_submerchant(client, application(sb))
+    assert caught.value.status == 401
+    assert caught.value.code == "SIGN_ERROR"
+    assert len(calls(sb, PATH)) == 1
+    assert sb.submerchant_count == 0

@@ -150,6 +150,28 @@ async def test_terminating_twice_reports_the_state(sb: Sandbox) -> None:
     assert caught.value.code == "INVALID_ORDER_STATE"
 
 
+async def test_a_lost_terminate_answer_surfaces_the_state_on_retry(sb: Sandbox) -> None:
+    terminate = {"service_id": APPLY["service_id"], "sub_mchid": DEFAULT_SUB_MCHID, "reason": "bye"}
+    async with sb.client() as client:
+        await ps.apply_permissions(client, apply())
+        await sb.accept_payscore_authorization(CODE)
+        sb.faults.queue(
+            f"POST {BASE}/authorization-code/{{authorization_code}}/terminate", "drop_after"
+        )
+        with pytest.raises(BadRequestError) as caught:
+            await ps.terminate_by_authorization_code(client, CODE, terminate)
+        after = await ps.get_by_authorization_code(
+            client, CODE, **QUERY, sub_mchid=DEFAULT_SUB_MCHID
+        )
+    # The first attempt ended it; the retry is told so. Querying confirms.
+    assert caught.value.code == "INVALID_ORDER_STATE"
+    assert after.authorization_state is ps.AuthorizationState.UNAVAILABLE
+    assert [r.fault for r in calls(sb, BASE) if r.path.endswith("/terminate")] == [
+        "drop_after",
+        None,
+    ]
+
+
 async def test_rate_limit_is_retried_then_typed(sb: Sandbox) -> None:
     sb.faults.queue(f"POST {BASE}", "rate_limited")
     async with sb.client() as client:
