@@ -10,6 +10,7 @@ from typing import Any, Literal
 import attrs
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from ..crypto import Padding
 from ._clock import SimClock
 from ._faults import Faults
 from ._identity import Identity
@@ -121,6 +122,8 @@ class Core:
             faults=self.faults,
         )
         self._timers: set[asyncio.TimerHandle] = set()
+        #: Which RSA padding sensitive fields arrived with last (tried first next time).
+        self.padding_order = [Padding.OAEP, Padding.PKCS1V15]
 
     @property
     def mchid(self) -> str:

@@ -105,7 +105,10 @@ def routes(core: Core) -> list[web.RouteDef]:
             return replay
         document = await _validated(core, request, HK_CREATE)
         contact = decrypt_contact(
-            core.identity, request.headers.get("Wechatpay-Serial"), document["contact"]
+            core.identity,
+            request.headers.get("Wechatpay-Serial"),
+            document["contact"],
+            core.padding_order,
         )
         # Checked again just before committing: nothing between here and the commit awaits,
         # so two concurrent requests with one key can never both create.
@@ -149,7 +152,10 @@ def routes(core: Core) -> list[web.RouteDef]:
         contact = None
         if document.get("contact") is not None:
             contact = decrypt_contact(
-                core.identity, request.headers.get("Wechatpay-Serial"), document["contact"]
+                core.identity,
+                request.headers.get("Wechatpay-Serial"),
+                document["contact"],
+                core.padding_order,
             )
         sub.data = {k: document[k] for k in _STORED_FIELDS if k in document}
         if contact is not None:

@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
 def pointer(*parts: str | int) -> str:
     """RFC 6901 JSON pointer for a path of keys and indexes."""
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
@@ -60,7 +63,7 @@ class Str:
             raise _fail(path, "must not be empty", value, self.sensitive)
         if self.max_len is not None and len(value) > self.max_len:
             raise _fail(path, f"长度超限: at most {self.max_len} characters", value, self.sensitive)
-        if any(ord(ch) > 0xFFFF for ch in value):
+        if not value.isascii() and _ASTRAL.search(value):
             # The API accepts only 1-3 byte UTF-8 characters (spec §B1).
             raise _fail(path, "contains a character outside the BMP", value, self.sensitive)
         if self.choices is not None and value not in self.choices:
