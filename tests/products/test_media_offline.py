@@ -9,6 +9,8 @@ from email.policy import HTTP
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wxpay_async import ValidationError, WxPayClient
 from wxpay_async.products import media
@@ -109,3 +111,25 @@ async def test_unknown_host_is_refused(quiet_client: tuple[WxPayClient, Recorder
         await media.upload_image(client, "a.png", PNG, host="weixin")  # type: ignore[arg-type]
     assert caught.value.field == "host"
     assert rec.requests == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    stem=st.text(
+        alphabet=st.characters(
+            blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters='"\\/'
+        ),
+        min_size=1,
+        max_size=40,
+    ).filter(str.isprintable),
+    suffix=st.sampled_from([".jpg", ".jpeg", ".png", ".bmp", ".PNG"]),
+    data=st.binary(min_size=1, max_size=4096),
+)
+def test_any_image_round_trips_through_the_form(stem: str, suffix: str, data: bytes) -> None:
+    filename = stem + suffix
+    upload = media.build_multipart(filename, data)
+    (_, meta), (file_headers, payload) = parse_form(upload)
+    assert json.loads(meta) == {"filename": filename, "sha256": hashlib.sha256(data).hexdigest()}
+    assert payload == data
+    assert file_headers["content-type"] == media.CONTENT_TYPES[suffix.lower()]
+    assert upload.content_type.split("boundary=", 1)[1].encode() not in data
