@@ -216,3 +216,39 @@ def test_documented_schedules() -> None:
     assert payscore[:10] == [0, 15, 15, 30, 180, 1800, 1800, 1800, 1800, 3600]
     assert set(payscore[10:]) == {3600}
     assert sum(payscore) <= 3 * 24 * 3600 < sum(payscore) + 3600
+
+
+async def test_the_library_notification_handler_accepts_them_once(
+    sb: Sandbox, client: WxPayClient
+) -> None:
+    notify = pytest.importorskip("wxpay_async.notify")
+    handled: list[Any] = []
+
+    async def handler(notification: Any) -> None:
+        handled.append(notification)
+
+    verifier = notify.NotificationVerifier.from_client(client)
+    app = web.Application()
+    app.router.add_post("/payscore/notify", notify.aiohttp_handler(verifier, handler))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        sb.route_notifications(
+            "https://merchant.example", f"http://127.0.0.1:{runner.addresses[0][1]}"
+        )
+        sb.faults.queue_notification("signtest")
+        sb.faults.queue_notification("duplicate")
+        for code in ("LIB1", "LIB2"):
+            await send_json(client, PS_APPLY, payscore_request(code))
+            await sb.accept_payscore_authorization(code)
+            await sb.drain_notifications()
+    finally:
+        await runner.cleanup()
+    statuses = [(d.variant, d.status) for d in sb.deliveries]
+    assert statuses[0][0] == "signtest"
+    assert statuses[0][1] is not None
+    assert statuses[0][1] >= 400  # the probe is refused
+    assert [s for v, s in statuses[1:]] == [204, 204, 204]  # the duplicate is acknowledged
+    assert [n.event_type for n in handled] == ["PAYSCORE.USER_OPEN_SERVICE"] * 2
