@@ -17,6 +17,7 @@ from wxpay_async import (
     RetryPolicy,
     ServerError,
     TransportError,
+    UnexpectedResponseError,
     ValidationError,
     WxPayClient,
 )
@@ -205,3 +206,27 @@ async def test_token_never_leaks_through_transport_errors_or_logs(
     assert SECRET not in rendered
     assert caught.value.__cause__ is None
     assert SECRET not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["<html>maintenance</html>", '{"errcode": "0", "errmsg": "ok"}', "[1, 2]"],
+)
+async def test_unreadable_answers_are_unexpected_responses(
+    weixin: tuple[Weixin, str], make_client: Callable[..., WxPayClient], answer: str
+) -> None:
+    fake, url = weixin
+    fake.script = [(200, answer)]
+    async with make_client(url, access_token=SECRET) as client:
+        with pytest.raises(UnexpectedResponseError):
+            await cloudbase.list_wechatpay_merchants(client)
+
+
+async def test_an_answer_without_errcode_is_a_success(
+    weixin: tuple[Weixin, str], make_client: Callable[..., WxPayClient]
+) -> None:
+    fake, url = weixin
+    fake.script = [(200, {"list": []})]
+    async with make_client(url, access_token=SECRET) as client:
+        listing = await cloudbase.list_wechatpay_merchants(client)
+    assert (listing.errcode, listing.merchants) == (0, [])
