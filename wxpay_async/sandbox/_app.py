@@ -77,7 +77,7 @@ def build_app(core: Core) -> web.Application:
             return await handler(request)
         body = await request.read()
         record = RecordedRequest.capture(request.method, request.raw_path, request.headers, body)
-        core.requests.append(record)
+        core.record(record)
         weixin = path.startswith("/tcb/")
         fault = core.faults.take(request.method, path, _template(request))
         if fault is not None and weixin and fault.kind in SIGNATURE_FAULTS:

@@ -44,6 +44,8 @@ class Options:
     submerchant_review_seconds: float | None = 600.0
     #: Allowed distance between a request's timestamp and the sandbox clock.
     signature_window: float = 300.0
+    #: ``sb.requests`` keeps at most this many of the latest requests (long load runs).
+    max_recorded_requests: int = 100_000
 
 
 @attrs.define(kw_only=True)
@@ -139,6 +141,13 @@ class Core:
     def platform_public_key(self) -> tuple[str, RSAPublicKey]:
         key = self.signing_key()
         return key.serial, key.private_key.public_key()
+
+    def record(self, request: RecordedRequest) -> None:
+        requests = self.requests
+        requests.append(request)
+        limit = self.options.max_recorded_requests
+        if len(requests) > limit + limit // 10:
+            del requests[: len(requests) - limit]  # trimmed in chunks, not on every request
 
     def later(self, simulated: float, callback: Callable[[], Any]) -> None:
         """Run ``callback`` after ``simulated`` sandbox seconds (cancelled at stop)."""

@@ -87,7 +87,8 @@ class Sandbox:
         _seed_state(core)
         runner = web.AppRunner(build_app(core), access_log=None, keepalive_timeout=8.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        # A deep accept queue: load tests open hundreds of connections at once.
+        site = web.TCPSite(runner, host, port, backlog=1024)
         try:
             await site.start()
         except BaseException:
