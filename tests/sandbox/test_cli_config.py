@@ -13,6 +13,7 @@ import pytest
 
 from tests.sandbox.helpers import H5_STATE, HK_CREATE, document, hk_application, send_json
 from wxpay_async import CertificateTrust, PublicKeyTrust, ValidationError
+from wxpay_async.cli import main
 from wxpay_async.config_file import client_from_config, load_merchant_config
 from wxpay_async.sandbox import DEFAULT_SUB_MCHID, Identity, Sandbox
 from wxpay_async.sandbox.cli import write_merchant_toml
@@ -98,18 +99,13 @@ async def test_restarted_cli_reuses_the_identity(identity_dir: Path) -> None:
         assert await asyncio.to_thread(stop_cli, process) == 0
 
 
-def test_cli_refuses_a_file_as_identity_dir(tmp_path: Path) -> None:
+def test_cli_refuses_a_file_as_identity_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = tmp_path / "file"
     target.write_text("x")
-    result = subprocess.run(
-        [sys.executable, "-m", "wxpay_async.cli", "sandbox", "--identity", str(target)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "not a directory" in result.stderr
+    assert main(["sandbox", "--identity", str(target)]) == 2
+    assert "not a directory" in capsys.readouterr().err
 
 
 # -- merchant.toml ----------------------------------------------------------------------------
