@@ -253,6 +253,9 @@ async def test_store_photos_is_a_json_array_string(sb: Sandbox, client: WxPayCli
         business={"business_type": "OFFLINE", "store_photos": json.dumps([media_id])}
     )
     assert (await send_json(client, HK_CREATE, ok, idempotency_key="photos1")).status == 200
+    unknown = hk_application(business={"business_type": "OFFLINE", "store_photos": '["nope"]'})
+    with pytest.raises(BadRequestError, match="media_id"):
+        await send_json(client, HK_CREATE, unknown, idempotency_key="photos3")
     bad = hk_application(business={"business_type": "OFFLINE", "store_photos": "id1,id2"})
     with pytest.raises(BadRequestError) as caught:
         await send_json(client, HK_CREATE, bad, idempotency_key="photos2")

@@ -2,7 +2,26 @@
 
 They mirror the Python API (faults, simulated users and reviewers, rotation, tokens) so the
 ``wxpay-async sandbox`` command can be driven from any language. Bind the sandbox to loopback:
-these routes have no authentication by design.
+these routes have no authentication by design. Bodies and answers are JSON; unknown objects
+answer 404, bad input 400 ``{"error": ...}``.
+
+=======  =============================================  =========================================
+GET      /_sandbox/identity                             mchid, serials, key mode (no secrets)
+GET      /_sandbox/state | requests | deliveries        inspection (contacts never included)
+POST     /_sandbox/faults                               ``{route, kind, times?, seconds?}``
+POST     /_sandbox/faults/rate                          ``{kind, rate, seconds?}``
+POST     /_sandbox/faults/notification                  ``{kind: duplicate|signtest, times?}``
+DELETE   /_sandbox/faults                               forget every fault and rate
+POST     /_sandbox/payscore/{code}/accept | close       the simulated user (``{openid?}``)
+POST     /_sandbox/h5/applications/{id}/review          ``{approve?, reason?}``
+POST     /_sandbox/submerchants/{sub_mchid}/approve     finish verification now
+POST     /_sandbox/cloudbase/{merchant_code}/confirm    ``{action}``
+POST     /_sandbox/certificates/rotate                  new platform certificate → ``{serial_no}``
+GET      /_sandbox/access-token                         ``{access_token}``
+POST     /_sandbox/access-token/expire                  expire it → the new ``{access_token}``
+POST     /_sandbox/notifications/routes                 ``{url_prefix, target_base}`` (loopback)
+POST     /_sandbox/notifications/drain                  ``{timeout?}``
+=======  =============================================  =========================================
 """
 
 from __future__ import annotations

@@ -235,6 +235,17 @@ def media_ids(document: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
         for i, value in enumerate(document.get(name) or ()):
             if isinstance(value, str):
                 yield pointer(name, i), value
+    business = document.get("business")
+    photos = business.get("store_photos") if isinstance(business, dict) else None
+    if isinstance(photos, str):
+        try:
+            photos = json.loads(photos)
+        except ValueError:
+            photos = None
+    if isinstance(photos, list):
+        for value in photos:
+            if isinstance(value, str):
+                yield pointer("business", "store_photos"), value
 
 
 def check_media_ids(state: SandboxState, document: Mapping[str, Any]) -> None:

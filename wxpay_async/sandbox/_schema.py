@@ -42,6 +42,8 @@ def _fail(path: tuple[str | int, ...], issue: str, value: Any, sensitive: bool) 
     shown = None if sensitive else value
     if isinstance(shown, (dict, list)):
         shown = None
+    if isinstance(shown, str) and len(shown) > 256:
+        shown = shown[:256] + "..."  # echo enough to recognise the value, not all of it
     return ApiFailure.param(pointer(*path), issue, value=shown)
 
 

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ._identity import Identity
+from ._notify import is_loopback_url
 from ._sandbox import Sandbox
 
 __all__ = ["configure", "run", "write_merchant_toml"]
@@ -105,6 +106,13 @@ async def _serve(args: argparse.Namespace) -> None:
             flush=True,
         )
         print(f"control routes: {sandbox.url}/_sandbox/ ; Ctrl-C to stop", flush=True)
+        if not is_loopback_url(sandbox.url):
+            print(
+                "warning: the /_sandbox/ control routes have no authentication; "
+                "bind to 127.0.0.1 unless this network is yours alone",
+                file=sys.stderr,
+                flush=True,
+            )
         await stop.wait()
     finally:
         await sandbox.stop()
