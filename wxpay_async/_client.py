@@ -293,7 +293,7 @@ class WxPayClient:
             message,
             detail=detail,
             request_id=raw.headers.get("Request-ID"),
-            verified=state.verified or not endpoint.verify_response,
+            verified=state.verified,
         )
 
     # -- JSON convenience ----------------------------------------------------------------------

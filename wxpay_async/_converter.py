@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import json
 import types
 import typing
@@ -123,6 +124,7 @@ converter.register_structure_hook(enum.StrEnum, _structure_enum)
 converter.register_unstructure_hook_func(_is_strenum, lambda v: v.value)
 
 
+@functools.lru_cache(maxsize=512)
 def _union_args(tp: Any) -> tuple[Any, ...]:
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return typing.get_args(tp)

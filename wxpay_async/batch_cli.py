@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ._config import RetryPolicy
 from .batch import JobResult, Progress, onboard_many
 from .config_file import client_from_config
 
@@ -31,6 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=Path("merchant.toml"), help="merchant.toml")
     parser.add_argument("--journal", type=Path, default=Path("onboarding.db"))
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=6,
+        help="attempts per request on SYSTEM_ERROR/429/lost answers (same key and body)",
+    )
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"))
     parser.add_argument(
         "--progress",
@@ -124,7 +131,8 @@ async def _run(args: argparse.Namespace) -> int:
         view(progress)
 
     async def consume() -> None:
-        async with client_from_config(args.config) as client:
+        retry = RetryPolicy(attempts=args.attempts)
+        async with client_from_config(args.config, retry=retry) as client:
             with args.out.open("w", encoding="utf-8") as out:
                 async for result in onboard_many(
                     client,
@@ -181,8 +189,8 @@ def _record(
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.concurrency < 1:
-        print("--concurrency must be at least 1", file=sys.stderr)
+    if args.concurrency < 1 or args.attempts < 1:
+        print("--concurrency and --attempts must be at least 1", file=sys.stderr)
         return 2
     if str(args.jobs) != "-" and not args.jobs.exists():
         print(f"{args.jobs}: no such file", file=sys.stderr)

@@ -138,3 +138,9 @@ def test_nonces_are_random_alphanumerics() -> None:
 def test_aead_refuses_a_bad_key_length() -> None:
     with pytest.raises(DecryptionError, match="16, 24 or 32"):
         aead_decrypt(b"short", "n" * 12, "", "AAAAAAAAAAAAAAAAAAAAAA==")
+
+
+@pytest.mark.parametrize(("nonce", "aad"), [("short", ""), ("n" * 12, "\ud800")])
+def test_aead_malformed_nonce_or_aad_is_a_decryption_error(nonce: str, aad: str) -> None:
+    with pytest.raises(DecryptionError, match="malformed"):
+        aead_decrypt(b"k" * 32, nonce, aad, "AAAAAAAAAAAAAAAAAAAAAA==")

@@ -34,13 +34,17 @@ def decrypt(key: bytes, nonce: str, associated_data: str | None, ciphertext_b64:
         raise DecryptionError("ciphertext is not valid Base64") from None
     if len(data) < 16:
         raise DecryptionError("ciphertext is shorter than the 16-byte GCM tag")
-    aad = associated_data.encode() if associated_data else None
+    cipher = _cipher(key)
     try:
-        return _cipher(key).decrypt(nonce.encode(), data, aad)
+        aad = associated_data.encode() if associated_data else None
+        return cipher.decrypt(nonce.encode(), data, aad)
     except InvalidTag:
         raise DecryptionError(
             "AES-GCM authentication failed (wrong APIv3 key, or altered ciphertext/nonce/AAD)"
         ) from None
+    except (ValueError, UnicodeEncodeError):
+        # A nonce outside 8-128 bytes, or text that is not valid UTF-8 (lone surrogates).
+        raise DecryptionError("AES-GCM nonce or associated data is malformed") from None
 
 
 def encrypt(key: bytes, nonce: str, associated_data: str | None, plaintext: bytes) -> str:

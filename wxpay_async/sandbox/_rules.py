@@ -137,8 +137,8 @@ DOMAIN_CREATE = obj(
     {"website_state": _WEBSITE_STATE, **_H5_SCREENSHOTS, "notify_url": Str(128)},
 )
 DOMAIN_PATCH = obj(
-    {"domains": _DOMAINS, "website_url": _WEBSITE},
-    {"website_state": _WEBSITE_STATE, **_H5_SCREENSHOTS},
+    {"domains": _DOMAINS},
+    {"website_url": _WEBSITE, "website_state": _WEBSITE_STATE, **_H5_SCREENSHOTS},
 )
 
 AUTHORIZATION_CODE = Str(

@@ -1,0 +1,182 @@
+"""The onboard CLI end to end in subprocesses: SIGKILL mid-batch, resume, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import application
+
+CLI = [sys.executable, "-m", "wxpay_async.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def admin(url: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture
+def sandbox_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    identity = tmp_path / "identity"
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "sandbox",
+            "--port",
+            str(port),
+            "--identity",
+            str(identity),
+            "--latency",
+            "0.02",
+            "--seed",
+            "3",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            admin(url, "/_sandbox/identity")
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    proc.stderr.read().decode() if proc.stderr else "no sandbox"
+                ) from None
+            time.sleep(0.1)
+    try:
+        yield url, identity / "merchant.toml"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def done_rows(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        with sqlite3.connect(journal) as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs WHERE state='done'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+def onboard(config: Path, jobs: Path, journal: Path, out: Path) -> list[str]:
+    return [
+        *CLI,
+        "onboard",
+        str(jobs),
+        "--config",
+        str(config),
+        "--journal",
+        str(journal),
+        "--out",
+        str(out),
+        "--concurrency",
+        "16",
+        "--attempts",
+        "12",
+        "--progress",
+        "lines",
+    ]
+
+
+def test_sigkill_midway_then_resume_creates_each_once(
+    sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    total = 300
+    jobs = tmp_path / "jobs.jsonl"
+    with jobs.open("w") as f:
+        for i in range(total):
+            f.write(json.dumps({"job_id": f"job-{i}", "application": application(i, mchid)}) + "\n")
+    admin(url, "/_sandbox/faults/rate", {"kind": "drop_after", "rate": 0.1})
+    admin(url, "/_sandbox/faults/rate", {"kind": "system_error", "rate": 0.1})
+    journal, out = tmp_path / "journal.db", tmp_path / "results.jsonl"
+
+    first = subprocess.Popen(
+        onboard(config, jobs, journal, out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while done_rows(journal) < 40:
+        assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
+        assert time.monotonic() < deadline, "the batch made no progress"
+        time.sleep(0.02)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait(10)
+    killed_at = done_rows(journal)
+    assert killed_at < total, "the batch finished before it could be killed"
+
+    second = subprocess.run(
+        onboard(config, jobs, journal, out), capture_output=True, timeout=120, check=False
+    )
+    assert second.returncode == 0, second.stderr.decode()
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(results) == total
+    assert all(r["ok"] for r in results)
+    assert sum(r["from_journal"] for r in results) >= killed_at
+    state = admin(url, "/_sandbox/state")
+    keys = [s["idempotency_key"] for s in state["submerchants"].values() if s["idempotency_key"]]
+    assert len(keys) == total == len(set(keys))
+    assert {r["sub_mchid"] for r in results} <= set(state["submerchants"])
+    assert "300 jobs" in second.stderr.decode()
+
+
+def test_cli_reports_failures_with_a_non_zero_exit(
+    sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    jobs = tmp_path / "jobs.jsonl"
+    bad = application(1, mchid)
+    del bad["business"]
+    jobs.write_text(json.dumps(application(0, mchid)) + "\n" + json.dumps(bad) + "\nnot json\n\n")
+    out = tmp_path / "results.jsonl"
+    run = subprocess.run(
+        onboard(config, jobs, tmp_path / "j.db", out), capture_output=True, timeout=60, check=False
+    )
+    assert run.returncode == 1
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["ok"] for r in results].count(True) == 1
+    failed = {r["job_id"]: r for r in results if not r["ok"]}
+    assert failed["line-3"]["error_code"] == "VALIDATION_ERROR"
+    assert any(r["error_message"].startswith("business:") for r in failed.values())
+    assert "VALIDATION_ERROR: 2" in run.stderr.decode()
+
+
+def test_cli_help_lists_the_commands() -> None:
+    run = subprocess.run([*CLI, "--help"], capture_output=True, timeout=30, check=True)
+    text = run.stdout.decode()
+    for command in ("demo", "sandbox", "onboard"):
+        assert command in text

@@ -1,0 +1,189 @@
+"""onboard_many against the sandbox: exactly once under faults, resumable, per-job errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wxpay_async import RetryPolicy
+from wxpay_async.batch import Job, JobResult, Journal, Progress, onboard_many
+from wxpay_async.sandbox import Sandbox
+
+from .conftest import application
+
+PATH = "/hk/v3/merchants"
+
+
+async def collect(agen: Any) -> list[JobResult]:
+    return [result async for result in agen]
+
+
+def assert_exactly_once(sb: Sandbox, results: list[JobResult], expected: int) -> None:
+    ok = [r for r in results if r.ok]
+    assert len(ok) == expected
+    assert len({r.sub_mchid for r in ok}) == expected
+    assert sb.submerchant_count == expected
+    for r in ok:
+        assert r.idempotency_key is not None
+        assert sb.created_count(r.idempotency_key) == 1
+
+
+async def test_thousand_jobs_under_faults_are_each_created_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    sandbox.faults.set_rate("system_error", 0.2)
+    sandbox.faults.set_rate("drop_after", 0.1)
+    mchid = sandbox.credentials.mchid
+    seen: list[Progress] = []
+    async with sandbox.client(retry=RetryPolicy(attempts=12, sleep=False)) as client:
+        results = await collect(
+            onboard_many(
+                client,
+                (application(i, mchid) for i in range(1000)),
+                concurrency=32,
+                journal=tmp_path / "j.db",
+                on_progress=seen.append,
+            )
+        )
+    assert_exactly_once(sandbox, results, 1000)
+    faults = Counter(r.fault for r in sandbox.requests if r.path == PATH)
+    assert faults["system_error"] > 100 and faults["drop_after"] > 50  # faults really happened
+    with Journal(tmp_path / "j.db") as journal:
+        assert journal.counts() == {"done": 1000}
+        stored = {rec.job_id: rec.sub_mchid for rec in journal.records()}
+    assert stored == {r.job_id: r.sub_mchid for r in results}
+    assert seen[-1].done == 1000 and seen[-1].failed == 0
+
+
+async def test_invalid_rows_are_recorded_and_the_rest_succeed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    rows: list[Any] = []
+    for i in range(150):
+        row = application(i, mchid)
+        if i % 3 == 0:  # 50 broken rows, each broken differently
+            kind = (i // 3) % 5
+            if kind == 0:
+                del row["name"]
+            elif kind == 1:
+                row["contact"]["email"] = "x" * 300
+            elif kind == 2:
+                row["merchant_type"] = "COMPANY"
+            elif kind == 3:
+                row["shortname"] = "s" * 65
+            else:
+                row["unknown_field"] = 1
+        rows.append(row)
+    async with sandbox.client() as client:
+        results = await collect(onboard_many(client, rows, journal=tmp_path / "j.db"))
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 50
+    assert {r.error_code for r in failed} == {"VALIDATION_ERROR"}
+    assert all(r.idempotency_key is None and not r.retryable for r in failed)
+    fields = {r.error_message.split(":")[0] for r in failed if r.error_message}
+    assert fields == {"name", "contact.email", "merchant_type", "shortname", "unknown_field"}
+    assert_exactly_once(sandbox, results, 100)
+    # Nothing invalid reached the sandbox.
+    assert sum(1 for r in sandbox.requests if r.path == PATH) == 100
+
+
+async def test_rerun_skips_finished_and_resends_in_flight_with_the_same_key(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    jobs = [Job(job_id=f"job-{i}", application=application(i, mchid)) for i in range(40)]
+    journal = tmp_path / "j.db"
+    # Every answer is lost after WeChat processed it: the first run is "killed" mid-way with
+    # requests in flight that the sandbox has already acted on.
+    sandbox.faults.set_rate("delay", 1.0, seconds=0.05)
+    async with sandbox.client(retry=RetryPolicy(attempts=1)) as client:
+        first: list[JobResult] = []
+        agen = onboard_many(client, jobs, concurrency=8, journal=journal)
+        async for result in agen:
+            first.append(result)
+            if len(first) == 10:
+                break
+        await agen.aclose()
+    await asyncio.sleep(0.1)  # in-flight requests land in the sandbox after the "crash"
+    with Journal(journal) as j:
+        prepared = {r.job_id: r for r in j.records() if r.state == "prepared"}
+        finished = {r.job_id for r in j.records() if r.state == "done"}
+    # Every yielded result was committed first; a few more may have finished unseen.
+    assert {r.job_id for r in first} <= finished
+    assert prepared, "the interrupted run should leave prepared jobs behind"
+    sandbox.faults.clear()
+    async with sandbox.client() as client:
+        second = await collect(onboard_many(client, jobs, concurrency=8, journal=journal))
+    assert len(second) == 40
+    assert {r.job_id for r in second if r.from_journal} == finished
+    by_id = {r.job_id: r for r in second}
+    for job_id, record in prepared.items():
+        assert by_id[job_id].idempotency_key == record.idempotency_key
+    assert_exactly_once(sandbox, second, 40)
+
+
+async def test_retryable_failures_are_retried_on_the_next_run(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    jobs = [application(i, mchid) for i in range(5)]
+    sandbox.faults.queue(f"POST {PATH}", "system_error", times=5)
+    async with sandbox.client(retry=RetryPolicy.none()) as client:
+        first = await collect(onboard_many(client, jobs, journal=tmp_path / "j.db"))
+        assert [r.error_code for r in first] == ["SYSTEM_ERROR"] * 5
+        assert all(r.retryable for r in first)
+        second = await collect(onboard_many(client, jobs, journal=tmp_path / "j.db"))
+    assert all(r.ok and not r.from_journal for r in second)
+    assert {r.idempotency_key for r in first} == {r.idempotency_key for r in second}
+    assert_exactly_once(sandbox, second, 5)
+
+
+async def test_business_errors_are_final_until_the_row_changes(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    bad = application(1, mchid)
+    bad["sp_mchid"] = "1234567890"  # not the calling institution: refused by the service
+    async with sandbox.client() as client:
+        (first,) = await collect(
+            onboard_many(client, [Job(job_id="a", application=bad)], journal=tmp_path / "j.db")
+        )
+        assert not first.ok and not first.retryable and first.error_code
+        (again,) = await collect(
+            onboard_many(client, [Job(job_id="a", application=bad)], journal=tmp_path / "j.db")
+        )
+        assert again.from_journal and again.error_code == first.error_code
+        fixed = application(1, mchid)
+        (third,) = await collect(
+            onboard_many(client, [Job(job_id="a", application=fixed)], journal=tmp_path / "j.db")
+        )
+    assert third.ok and not third.from_journal
+
+
+async def test_duplicate_rows_run_once_and_async_iterables_stream(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+
+    async def rows() -> Any:
+        for i in range(6):
+            yield application(i % 3, mchid)
+
+    async with sandbox.client() as client:
+        results = await collect(
+            onboard_many(client, rows(), concurrency=1, journal=tmp_path / "j.db")
+        )
+    assert len(results) == 6
+    assert sum(r.ok and not r.from_journal for r in results) == 3
+    assert_exactly_once(sandbox, [r for r in results if not r.from_journal], 3)
+
+
+async def test_concurrency_must_be_positive(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with sandbox.client() as client:
+        with pytest.raises(ValueError, match="concurrency"):
+            await collect(onboard_many(client, [], concurrency=0, journal=tmp_path / "j.db"))
