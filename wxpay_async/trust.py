@@ -310,7 +310,8 @@ class CertificateTrust(_TrustOps):
                 if not self._certs:
                     raise
                 log.warning("platform certificate refresh failed; keeping held certificates")
-                self._last_refresh = self._clock()
+                # Try again after the short gap, not after a whole refresh interval.
+                self._last_refresh = self._clock() - self.refresh_interval + self.min_refresh_gap
 
     async def verification_key(self, serial: str) -> RSAPublicKey:
         await self._refresh_if_due()

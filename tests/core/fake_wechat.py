@@ -79,6 +79,8 @@ class FakeWeChat:
         self.default = Answer()
         self.seen: list[Seen] = []
         self.certificate_downloads = 0
+        #: how many upcoming certificate downloads answer 500 SYSTEM_ERROR
+        self.certificate_failures = 0
         self.server: TestServer | None = None
 
     @property
@@ -132,7 +134,10 @@ class FakeWeChat:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         self.seen.append(Seen(request.method, request.raw_path, dict(request.headers), body))
-        if request.path.endswith("/certificates") and not self.answers:
+        if request.path.endswith("/certificates") and self.certificate_failures:
+            self.certificate_failures -= 1
+            answer = Answer(500, {"code": "SYSTEM_ERROR", "message": "busy"})
+        elif request.path.endswith("/certificates") and not self.answers:
             self.certificate_downloads += 1
             answer = Answer(body=self.certificate_list())
         else:

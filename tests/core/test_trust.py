@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -10,6 +11,7 @@ import pytest
 from tests.conftest import vector_file
 from wxpay_async import (
     CertificateTrust,
+    CombinedTrust,
     DecryptionError,
     Endpoint,
     Hosts,
@@ -118,19 +120,19 @@ async def test_timer_refresh(credentials: MerchantCredentials, fake: FakeWeChat)
 
 
 async def test_failed_timer_refresh_keeps_held_certificates(
-    credentials: MerchantCredentials, fake: FakeWeChat
+    credentials: MerchantCredentials, fake: FakeWeChat, caplog: pytest.LogCaptureFixture
 ) -> None:
     now = [dt.datetime.now(dt.UTC).timestamp()]
     trust = CertificateTrust(refresh_interval=60, clock=lambda: now[0])
     async with certificate_client(credentials, fake, trust) as client:
         await client.send(GET)
         now[0] += 120
-        fake.answers.append(Answer(500, {"code": "SYSTEM_ERROR", "message": "x"}))
-        fake.answers.append(Answer(500, {"code": "SYSTEM_ERROR", "message": "x"}))
-        fake.answers.append(Answer(500, {"code": "SYSTEM_ERROR", "message": "x"}))
-        fake.answers.append(Answer(500, {"code": "SYSTEM_ERROR", "message": "x"}))
-        await client.send(GET)  # refresh failed, held certificate still verifies
+        fake.certificate_failures = 4
+        await client.send(GET)  # refresh failed, the held certificate still verifies
+    assert fake.certificate_failures == 0  # the refresh really was attempted
+    assert fake.certificate_downloads == 1
     assert len(trust.certificates) == 1
+    assert "refresh failed" in caplog.text
 
 
 async def test_encryption_key_is_the_newest_valid_certificate(
@@ -256,3 +258,56 @@ def test_platform_certificate_from_tv1() -> None:
     assert "BEGIN CERTIFICATE" in cert.pem
     assert cert.valid_at(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
     assert not cert.valid_at(dt.datetime(2032, 1, 1, tzinfo=dt.UTC))
+
+
+async def test_failed_refresh_is_retried_after_the_short_gap(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    now = [dt.datetime.now(dt.UTC).timestamp()]
+    trust = CertificateTrust(refresh_interval=3600, min_refresh_gap=60, clock=lambda: now[0])
+    async with certificate_client(credentials, fake, trust) as client:
+        await client.send(GET)
+        now[0] += 3601
+        fake.certificate_failures = 4  # every attempt of the timed refresh fails
+        await client.send(GET)
+        assert fake.certificate_downloads == 1
+        now[0] += 61
+        await client.send(GET)  # one gap later, not one interval later
+        assert fake.certificate_downloads == 2
+
+
+async def test_concurrent_refreshes_share_one_download(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    trust = CertificateTrust()
+    async with certificate_client(credentials, fake, trust) as client:
+        await asyncio.gather(*(client.send(GET) for _ in range(10)))
+    assert fake.certificate_downloads == 1
+    assert trust.refresh_count == 1
+
+
+def test_unsupported_certificate_algorithm(fake: FakeWeChat) -> None:
+    document = fake.certificate_list()
+    document["data"][0]["encrypt_certificate"]["algorithm"] = "AEAD_SM4_GCM"
+    raw = _signed_list(fake, json.dumps(document).encode())
+    with pytest.raises(DecryptionError, match="AEAD_SM4_GCM"):
+        parse_certificate_download(raw, APIV3_KEY)
+
+
+async def test_trust_construction_rules_and_reprs(fake: FakeWeChat) -> None:
+    with pytest.raises(ValidationError, match="region"):
+        CertificateTrust(region="eu")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="at least one"):
+        CombinedTrust()
+    expired_only = CertificateTrust(
+        certificates=[vector_file("tv1_certificate.pem")],
+        clock=lambda: dt.datetime(2035, 1, 1, tzinfo=dt.UTC).timestamp(),
+    )
+    with pytest.raises(UnknownSerialError, match="no valid platform certificate"):
+        await expired_only.encryption_key()
+    public = PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem)
+    combined = CombinedTrust(public, CertificateTrust())
+    with pytest.raises(UnknownSerialError):
+        await combined.verification_key("SOMEONE")
+    assert PUBLIC_KEY_ID in repr(combined)
+    assert "F5765756002FDD77" in repr(expired_only)
