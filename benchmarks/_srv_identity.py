@@ -1,0 +1,53 @@
+"""Throwaway keys for the request benchmarks: a merchant key pair and a WeChat Pay public key."""
+
+from __future__ import annotations
+
+import attrs
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+__all__ = ["Identity"]
+
+
+def _private_pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode("ascii")
+
+
+def _public_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+
+
+@attrs.frozen(kw_only=True)
+class Identity:
+    """Everything a client and the benchmark server need, freshly generated (RSA-2048)."""
+
+    mchid: str
+    serial_no: str
+    apiv3_key: str
+    merchant_private_pem: str = attrs.field(repr=False)
+    #: The server signs answers with this key; clients verify with ``platform_public_pem``.
+    platform_private_pem: str = attrs.field(repr=False)
+    platform_public_pem: str
+    public_key_id: str
+
+    @classmethod
+    def generate(cls) -> Identity:
+        merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return cls(
+            mchid="1900000109",
+            serial_no="5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+            apiv3_key="0123456789abcdef0123456789abcdef",
+            merchant_private_pem=_private_pem(merchant),
+            platform_private_pem=_private_pem(platform),
+            platform_public_pem=_public_pem(platform),
+            public_key_id="PUB_KEY_ID_0114232134912410000000000000",
+        )

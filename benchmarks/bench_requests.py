@@ -1,0 +1,403 @@
+"""Signed request throughput: wxpay_async vs wechatpayv3 vs a hand-written aiohttp floor.
+
+N signed GETs of ``/v3/global/merchant/h5/permission/{sub_mchid}`` (H5 authorization state) at
+concurrency 1, 16 and 64 against one local server in a separate process (``_servers.py``),
+public-key trust mode. Each client signs every request and RSA-verifies every answer.
+
+* ``wxpay_async``: ``h5_permission.get_authorization_state(client, sub_mchid)``, what users call
+  (validation, signing, verification, a typed answer model).
+* ``wechatpayv3``: ``AsyncWeChatPay`` (httpx) with its gateway attribute pointed at the local
+  server (it has no H5 permission function, so its generic ``_core.request(path)``, which its
+  product functions call, plus ``json.loads`` of the text, is used).
+* ``floor``: ``_floor.py``, sign + aiohttp GET + verify and nothing else.
+
+The client runs in this process pinned to CPU 0, the server pinned to CPU 1 (when the machine
+has two or more CPUs); client CPU per request is ``time.process_time()`` over the timed run ÷ N.
+Every configuration runs 3× in interleaved order; the table shows medians. A final pair of
+unpinned runs compares the floor with RSA signing offloaded to a thread pool.
+
+``python -m benchmarks.bench_requests [--quick] [--profile]``; ``--profile`` prints a
+pyinstrument profile of wxpay_async's client path instead of the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import statistics
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import attrs
+
+from ._floor import floor_client
+from ._servers import ServerProcess
+from ._srv_identity import Identity
+from ._table import Row, machine, print_rows
+
+__all__ = ["run"]
+
+SUB_MCHID = "1900000110"
+PATH = f"/v3/global/merchant/h5/permission/{SUB_MCHID}"
+BODY = json.dumps({"sub_mchid": SUB_MCHID, "authorization_state": "AUTHORIZED"}).encode()
+CONCURRENCY = (1, 16, 64)
+
+Call = Callable[[], Awaitable[None]]
+ClientFactory = Callable[[Identity, str], AbstractAsyncContextManager[Call]]
+
+
+# -- the clients -----------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def wxpay_async_client(identity: Identity, base_url: str) -> AsyncIterator[Call]:
+    """The product coroutine users call, on a client in public-key mode."""
+    from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, WxPayClient
+    from wxpay_async.products import h5_permission
+
+    credentials = MerchantCredentials(
+        mchid=identity.mchid,
+        serial_no=identity.serial_no,
+        private_key=identity.merchant_private_pem,
+        apiv3_key=identity.apiv3_key,
+    )
+    trust = PublicKeyTrust(identity.public_key_id, identity.platform_public_pem)
+    async with WxPayClient(credentials, trust=trust, hosts=Hosts.single(base_url)) as client:
+
+        async def call() -> None:
+            state = await h5_permission.get_authorization_state(client, SUB_MCHID)
+            if state.sub_mchid != SUB_MCHID:
+                raise RuntimeError("wxpay_async: unexpected answer")
+
+        yield call
+
+
+@asynccontextmanager
+async def wechatpayv3_client(identity: Identity, base_url: str) -> AsyncIterator[Call]:
+    """wechatpayv3's async client; its hard-coded gateway is replaced by the local server."""
+    from wechatpayv3 import WeChatPayType  # type: ignore[import-untyped]
+    from wechatpayv3.async_ import AsyncWeChatPay  # type: ignore[import-untyped]
+
+    wxpay = AsyncWeChatPay(
+        wechatpay_type=WeChatPayType.NATIVE,
+        mchid=identity.mchid,
+        private_key=identity.merchant_private_pem,
+        cert_serial_no=identity.serial_no,
+        appid="wxd678efh567hg6787",
+        apiv3_key=identity.apiv3_key,
+        public_key=identity.platform_public_pem,
+        public_key_id=identity.public_key_id,
+    )
+    wxpay._core._gate_way = base_url  # no public option for the host
+    async with wxpay:
+
+        async def call() -> None:
+            code, text = await wxpay._core.request(PATH)
+            if code != 200 or json.loads(text)["sub_mchid"] != SUB_MCHID:
+                raise RuntimeError(f"wechatpayv3: unexpected answer {code}")
+
+        yield call
+
+
+def _floor(identity: Identity, base_url: str) -> AbstractAsyncContextManager[Call]:
+    return floor_client(identity, base_url, PATH)
+
+
+def _floor_offload(identity: Identity, base_url: str) -> AbstractAsyncContextManager[Call]:
+    return floor_client(identity, base_url, PATH, offload=True)
+
+
+CLIENTS: dict[str, ClientFactory] = {
+    "wxpay_async": wxpay_async_client,
+    "wechatpayv3": wechatpayv3_client,
+    "floor": _floor,
+}
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Sample:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us: float
+
+
+class _Tally:
+    """What one client accumulated over its turns in a run."""
+
+    def __init__(self) -> None:
+        self.latencies: list[float] = []
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def sample(self) -> Sample:
+        n = len(self.latencies)
+        ordered = sorted(self.latencies)
+        return Sample(
+            rps=n / self.wall,
+            p50_ms=ordered[n // 2] * 1e3,
+            p99_ms=ordered[min(n - 1, int(n * 0.99))] * 1e3,
+            cpu_us=self.cpu / n * 1e6,
+        )
+
+
+async def _turn(call: Call, n: int, concurrency: int, tally: _Tally) -> None:
+    """``n`` calls by ``concurrency`` workers, timed and added to ``tally``."""
+    latencies = [0.0] * n
+    jobs = iter(range(n))
+
+    async def worker() -> None:
+        for i in jobs:
+            started = time.perf_counter()
+            await call()
+            latencies[i] = time.perf_counter() - started
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    tally.wall += time.perf_counter() - wall0
+    tally.cpu += time.process_time() - cpu0
+    tally.latencies += latencies
+
+
+async def interleaved(
+    factories: dict[str, ClientFactory],
+    identity: Identity,
+    url: str,
+    *,
+    n: int,
+    concurrency: int,
+    turn: int,
+) -> dict[str, Sample]:
+    """``n`` calls per client, the clients taking turns of ``turn`` calls each.
+
+    Turns of a fraction of a second put every client through the same background load (on a
+    shared machine other processes come and go), so ratios measured in one run stay meaningful.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        calls = {
+            name: await stack.enter_async_context(factory(identity, url))
+            for name, factory in factories.items()
+        }
+        for call in calls.values():  # open every connection before the clock starts
+            for _ in range(2):
+                await asyncio.gather(*(call() for _ in range(concurrency)))
+        tallies = {name: _Tally() for name in calls}
+        gc.collect()
+        done = 0
+        while done < n:
+            size = min(turn, n - done)
+            for name, call in calls.items():
+                await _turn(call, size, concurrency, tallies[name])
+            done += size
+    return {name: tally.sample() for name, tally in tallies.items()}
+
+
+@contextlib.contextmanager
+def pinned(cpu: int | None) -> Iterator[None]:
+    """Pin this process's main thread (and threads it starts) to ``cpu`` for the block."""
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def cpus() -> tuple[int | None, int | None]:
+    """(client CPU, server CPU), or no pinning on a single-CPU machine."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    available = sorted(os.sched_getaffinity(0))
+    return (available[0], available[1]) if len(available) >= 2 else (None, None)
+
+
+def server(identity: Identity, cpu: int | None) -> ServerProcess:
+    """The signed-answer server for ``PATH``, in its own process."""
+    return ServerProcess(
+        private_key_pem=identity.platform_private_pem,
+        key_id=identity.public_key_id,
+        body=BODY,
+        path_prefix=PATH.rsplit("/", 1)[0] + "/",
+        cpu=cpu,
+    )
+
+
+def _server_stats(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{url}/_stats", timeout=5) as response:
+        stats: dict[str, Any] = json.loads(response.read())
+    return stats
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def _median(values: Iterable[float]) -> float:
+    return statistics.median(values)
+
+
+def _rows(concurrency: int, runs: list[dict[str, Sample]]) -> list[Row]:
+    """Median figures per client; each ratio is the median of the per-run (paired) ratios."""
+    bench = f"requests c={concurrency}"
+
+    def med(name: str, field: str) -> float:
+        return _median(getattr(run[name], field) for run in runs)
+
+    def ratio(field: str, other: str) -> float:
+        return _median(
+            getattr(run["wxpay_async"], field) / getattr(run[other], field) for run in runs
+        )
+
+    rows = [
+        Row(benchmark=bench, metric="wxpay_async req/s", value=med("wxpay_async", "rps"),
+            unit="req/s", ratio_to="floor", ratio=ratio("rps", "floor")),
+        Row(benchmark=bench, metric="wxpay_async req/s", value=med("wxpay_async", "rps"),
+            unit="req/s", ratio_to="wechatpayv3", ratio=ratio("rps", "wechatpayv3")),
+        Row(benchmark=bench, metric="wxpay_async p50", value=med("wxpay_async", "p50_ms"),
+            unit="ms", ratio_to="floor", ratio=ratio("p50_ms", "floor")),
+        Row(benchmark=bench, metric="wxpay_async p99", value=med("wxpay_async", "p99_ms"),
+            unit="ms", ratio_to="floor", ratio=ratio("p99_ms", "floor")),
+        Row(benchmark=bench, metric="wxpay_async CPU/req", value=med("wxpay_async", "cpu_us"),
+            unit="us", ratio_to="floor", ratio=ratio("cpu_us", "floor")),
+        Row(benchmark=bench, metric="wxpay_async CPU/req", value=med("wxpay_async", "cpu_us"),
+            unit="us", ratio_to="wechatpayv3", ratio=ratio("cpu_us", "wechatpayv3")),
+    ]  # fmt: skip
+    for name in ("wechatpayv3", "floor"):
+        rows += [
+            Row(benchmark=bench, metric=f"{name} req/s", value=med(name, "rps"), unit="req/s"),
+            Row(benchmark=bench, metric=f"{name} p50", value=med(name, "p50_ms"), unit="ms"),
+            Row(benchmark=bench, metric=f"{name} p99", value=med(name, "p99_ms"), unit="ms"),
+            Row(benchmark=bench, metric=f"{name} CPU/req", value=med(name, "cpu_us"), unit="us"),
+        ]
+    return rows
+
+
+def _offload_rows(concurrency: int, runs: list[dict[str, Sample]]) -> list[Row]:
+    bench = f"sign offload c={concurrency}"
+
+    def med(name: str, field: str) -> float:
+        return _median(getattr(run[name], field) for run in runs)
+
+    def ratio(field: str) -> float:
+        return _median(
+            getattr(run["threads"], field) / getattr(run["inline"], field) for run in runs
+        )
+
+    return [
+        Row(benchmark=bench, metric="floor, sign inline req/s", value=med("inline", "rps"),
+            unit="req/s"),
+        Row(benchmark=bench, metric="floor, sign in threads req/s", value=med("threads", "rps"),
+            unit="req/s", ratio_to="inline", ratio=ratio("rps")),
+        Row(benchmark=bench, metric="floor, sign in threads CPU/req",
+            value=med("threads", "cpu_us"), unit="us", ratio_to="inline", ratio=ratio("cpu_us")),
+    ]  # fmt: skip
+
+
+def run(quick: bool = False, *, pin: bool = True) -> list[Row]:
+    """Every client at every concurrency, 3 interleaved runs; median rows."""
+    n, repeats, turn = (200, 1, 100) if quick else (2000, 3, 250)
+    identity = Identity.generate()
+    client_cpu, server_cpu = cpus() if pin else (None, None)
+    runs: dict[int, list[dict[str, Sample]]] = {c: [] for c in CONCURRENCY}
+    offload: list[dict[str, Sample]] = []
+    with server(identity, server_cpu) as srv:
+        with pinned(client_cpu):
+            for repeat in range(repeats):
+                names = list(CLIENTS)
+                order = names[repeat % len(names) :] + names[: repeat % len(names)]
+                for concurrency in CONCURRENCY:
+                    factories = {name: CLIENTS[name] for name in order}
+                    runs[concurrency].append(
+                        asyncio.run(
+                            interleaved(
+                                factories,
+                                identity,
+                                srv.url,
+                                n=n,
+                                concurrency=concurrency,
+                                turn=turn,
+                            )
+                        )
+                    )
+        # Unpinned, both CPUs free for the taking: does signing in a thread pool help?
+        for _ in range(repeats):
+            offload.append(
+                asyncio.run(
+                    interleaved(
+                        {"inline": _floor, "threads": _floor_offload},
+                        identity,
+                        srv.url,
+                        n=n,
+                        concurrency=CONCURRENCY[-1],
+                        turn=turn,
+                    )
+                )
+            )
+        stats = _server_stats(srv.url)
+    rows: list[Row] = []
+    for concurrency in CONCURRENCY:
+        rows += _rows(concurrency, runs[concurrency])
+    rows += _offload_rows(CONCURRENCY[-1], offload)
+    rows.append(
+        Row(
+            benchmark="requests server",
+            metric="server CPU/answer",
+            value=stats["cpu_s"] / max(1, stats["requests"]) * 1e6,
+            unit="us",
+        )
+    )
+    return rows
+
+
+# -- profiling -------------------------------------------------------------------------------
+
+
+def profile(n: int = 4000, concurrency: int = 16) -> None:
+    """Print a pyinstrument profile of wxpay_async's client path (server as in ``run``)."""
+    from pyinstrument import Profiler
+
+    identity = Identity.generate()
+    client_cpu, server_cpu = cpus()
+    with server(identity, server_cpu) as srv, pinned(client_cpu):
+
+        async def body() -> Profiler:
+            async with wxpay_async_client(identity, srv.url) as call:
+                await _turn(call, 200, concurrency, _Tally())  # warm up outside the profile
+                profiler = Profiler(interval=0.0005, async_mode="disabled")
+                profiler.start()
+                await _turn(call, n, concurrency, _Tally())
+                profiler.stop()
+            return profiler
+
+        result = asyncio.run(body())
+    print(result.output_text(unicode=True, color=False, show_all=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_requests")
+    parser.add_argument("--quick", action="store_true", help="N=200, one run")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin client and server")
+    parser.add_argument("--profile", action="store_true", help="profile wxpay_async instead")
+    args = parser.parse_args()
+    if args.profile:
+        profile()
+        return
+    rows = run(quick=args.quick, pin=not args.no_pin)
+    print(machine())
+    print_rows(rows)
+
+
+if __name__ == "__main__":
+    main()
