@@ -77,10 +77,18 @@ def parse_compact_time(value: str) -> dt.datetime:
     if not isinstance(value, str) or len(value) != 14 or not value.isdigit():
         raise ValidationError("", f"must be yyyyMMddHHmmss, got {value!r}")
     try:
-        naive = dt.datetime.strptime(value, "%Y%m%d%H%M%S")
+        # Slicing, not strptime: strptime was a third of the cost of a notification resource.
+        return dt.datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12]),
+            int(value[12:14]),
+            tzinfo=CHINA_TZ,
+        )
     except ValueError:
         raise ValidationError("", f"is not a valid yyyyMMddHHmmss time: {value!r}") from None
-    return naive.replace(tzinfo=CHINA_TZ)
 
 
 def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:
@@ -136,17 +144,20 @@ def _is_lenient_enum(tp: Any) -> bool:
     return len(args) == 2 and str in args and any(_is_strenum(a) for a in args)
 
 
-def _structure_lenient_enum(value: Any, tp: Any) -> Any:
-    if not isinstance(value, str):
-        raise ValidationError("", f"must be a string, got {type(value).__name__}")
+def _lenient_enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     enum_type = next(a for a in _union_args(tp) if _is_strenum(a))
-    try:
-        return enum_type(value)
-    except ValueError:
-        return value  # a state WeChat added after this release: keep it, do not fail
+    known = {member.value: member for member in enum_type}
+
+    def structure_lenient_enum(value: Any, _type: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("", f"must be a string, got {type(value).__name__}")
+        # A state WeChat added after this release is kept as text, not refused.
+        return known.get(value, value)
+
+    return structure_lenient_enum
 
 
-converter.register_structure_hook_func(_is_lenient_enum, _structure_lenient_enum)
+converter.register_structure_hook_factory(_is_lenient_enum, _lenient_enum_hook)
 
 
 def _is_optional(tp: Any) -> bool:
@@ -200,16 +211,28 @@ converter.register_structure_hook_func(_is_mapping, _structure_mapping)
 converter.register_structure_hook(typing.Any, lambda v, _t: v)
 
 
+def _without_none(tp: Any) -> Any:
+    args = _union_args(tp)
+    if type(None) in args and not _is_lenient_enum(tp):
+        rest = tuple(a for a in args if a is not type(None))
+        return rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007
+    return tp
+
+
 def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     hints = typing.get_type_hints(cls)
     fields = [f for f in attrs.fields(cls) if f.init]
     keeps_extra = any(f.name == "extra" for f in fields)
-    plan = [
-        (f.name, f.alias or f.name, hints[f.name], f.default is attrs.NOTHING)
-        for f in fields
-        if f.name != "extra"
-    ]
-    known = {name for name, *_ in plan}
+    # Each field's hook is looked up once, here: dispatching per value costs more than the
+    # structuring itself (None is handled below, so Optional[X] structures as X).
+    plan = []
+    for f in fields:
+        if f.name == "extra":
+            continue
+        field_type = _without_none(hints[f.name])
+        hook = converter.get_structure_hook(field_type)
+        plan.append((f.name, f.alias or f.name, field_type, hook, f.default is attrs.NOTHING))
+    known = frozenset(name for name, *_ in plan)
 
     def structure_model(data: Any, _type: Any) -> Any:
         if isinstance(data, cls):
@@ -217,17 +240,19 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         if not isinstance(data, Mapping):
             raise ValidationError("", f"must be an object, got {type(data).__name__}")
         kwargs: dict[str, Any] = {}
-        for name, alias, field_type, required in plan:
+        for name, alias, field_type, hook, required in plan:
             value = data.get(name)
             if value is None:
                 if required:
                     raise ValidationError(name, "is required")
                 continue
             try:
-                kwargs[alias] = converter.structure(value, field_type)
+                kwargs[alias] = hook(value, field_type)
             except ValidationError as exc:
                 raise exc.prefixed(name) from None
-        unknown = {k: v for k, v in data.items() if k not in known}
+        unknown: dict[str, Any] = {}
+        if len(data) > len(kwargs):  # otherwise every key was a known field
+            unknown = {k: v for k, v in data.items() if k not in known}
         if keeps_extra:
             kwargs["extra"] = unknown
         elif unknown:
