@@ -162,6 +162,34 @@ async def test_cancelled_delivery_releases_its_claim(make: MakeInbox) -> None:
     assert handler.calls == ["EV-1"]
 
 
+async def test_cancelled_after_success_still_records_done(
+    make: MakeInbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The delivery is cancelled (the client hung up) while "done" is being written: the
+    # write must finish anyway, or the next delivery would run the handler a second time.
+    inbox, handler, gate, writing = make(wait=0), Recorder(), asyncio.Event(), asyncio.Event()
+    complete = inbox._complete
+
+    async def slow_complete(key: str, token: str) -> None:
+        writing.set()
+        await gate.wait()
+        await complete(key, token)
+
+    monkeypatch.setattr(inbox, "_complete", slow_complete)
+    task = asyncio.create_task(inbox.process(note(), handler))
+    await writing.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    gate.set()
+    for _ in range(100):  # the shielded write finishes in the background
+        if await inbox.process(note(), handler) is Outcome.DUPLICATE:
+            break
+        await asyncio.sleep(0.01)
+    assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+    assert handler.calls == ["EV-1"]
+
+
 async def test_heartbeat_keeps_a_long_handler_claimed(make: MakeInbox) -> None:
     inbox = make(lease=0.1, wait=0)
     handler = Recorder(delay=0.35)  # three and a half leases

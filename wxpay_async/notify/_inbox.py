@@ -5,9 +5,9 @@ several servers. An inbox turns that into "the handler succeeded exactly once":
 
 1. **claim** the ID (atomic in the store); a claim carries a random token and a *lease*;
 2. run the handler while a heartbeat renews the lease (stores shared between processes);
-3. on success, record the ID as **done** (kept for ``retention``) and drop the claim;
-   on failure or cancellation, **release** the claim (compare-and-delete on the token), so the
-   next delivery runs the handler again.
+3. on success, record the ID as **done** (kept for ``retention``) and drop the claim, even if
+   the delivery is cancelled meanwhile; on failure or cancellation of the handler, **release**
+   the claim (compare-and-delete on the token), so the next delivery runs the handler again.
 
 A claim left by a crashed process stops blocking once its lease runs out. A delivery that
 finds the ID claimed waits up to ``wait`` seconds for the holder to finish (then it is a
@@ -136,12 +136,21 @@ class Inbox(abc.ABC):
         try:
             await handler(notification)
         except BaseException:
-            await _stop(beat)
-            await self._give_back(key, token)
+            await asyncio.shield(self._settle(key, token, beat, succeeded=False))
             raise
-        await _stop(beat)
-        await self._complete(key, token)
+        # Shielded: once the handler has succeeded, a cancelled delivery (the client hung up)
+        # must still record "done", or the next delivery would run the handler a second time.
+        await asyncio.shield(self._settle(key, token, beat, succeeded=True))
         return Outcome.PROCESSED
+
+    async def _settle(
+        self, key: str, token: str, beat: asyncio.Task[None] | None, *, succeeded: bool
+    ) -> None:
+        await _stop(beat)
+        if succeeded:
+            await self._complete(key, token)
+        else:
+            await self._give_back(key, token)
 
     async def _acquire(self, key: str, token: str) -> Claim:
         """CLAIMED or DONE as soon as seen; HELD if still held after ``wait`` seconds."""
