@@ -11,6 +11,7 @@ import pytest
 
 from wxpay_async import (
     BadRequestError,
+    DecryptionError,
     MerchantCredentials,
     NotFoundError,
     RateLimitedError,
@@ -188,6 +189,26 @@ async def test_oaep_contact_is_accepted_too(sb: Sandbox) -> None:
         )
     assert fetched.contact is not None
     assert fetched.contact.email == HK_CREATE_REQUEST["contact"]["email"]
+
+
+async def test_contact_too_long_for_oaep_reads_back_through_pkcs1(sb: Sandbox) -> None:
+    # A 232-byte email cannot be OAEP-encrypted (214 bytes at most): the answer carries it
+    # under PKCS#1 v1.5, which the default decryption falls back to.
+    email = "a" * 220 + "@example.com"
+    contact = {**HK_CREATE_REQUEST["contact"], "email": email}
+    async with sb.client() as client:
+        created = await hk_merchants.create_submerchant(client, application(sb, contact=contact))
+        query = {"sp_appid": HK_CREATE_REQUEST["sp_appid"], "sp_mchid": sb.credentials.mchid}
+        fetched = await hk_merchants.get_submerchant(client, created.sub_mchid, **query)
+        with pytest.raises(DecryptionError) as caught:
+            await hk_merchants.get_submerchant(
+                client, created.sub_mchid, padding=Padding.OAEP, **query
+            )
+    assert fetched.contact is not None
+    assert fetched.contact.email == email
+    assert fetched.contact.name == contact["name"]
+    assert "contact.email" in str(caught.value)
+    assert email not in str(caught.value)
 
 
 async def test_server_side_business_rule_is_a_bad_request(sb: Sandbox) -> None:

@@ -15,7 +15,8 @@ restart.
 Padding: the seed specifies RSAES-PKCS1-v1_5 for the contact fields; whether this endpoint also
 accepts OAEP is unconfirmed (spec §B7). ``REQUEST_PADDING`` is the module-wide default, and every
 call takes ``padding=`` to override it. Answers' contact fields are decrypted with
-``RESPONSE_PADDING`` (OAEP, the v3 rule) unless ``padding=`` says otherwise.
+``RESPONSE_PADDING`` (OAEP, the v3 rule), falling back to PKCS#1 v1.5 (which a value longer
+than OAEP's 214 bytes needs), unless ``padding=`` names the one padding to use.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ..._client import WxPayClient
 from ..._converter import structure
 from ..._endpoint import Endpoint, check_idempotency_key, new_idempotency_key
-from ..._errors import ValidationError
+from ..._errors import DecryptionError, ValidationError
 from ...crypto import Padding, decrypt_field
 from .._common import answer_document, identifier, structure_answer
 from ._models import (
@@ -222,8 +224,9 @@ async def get_submerchant(
 ) -> SubMerchant:
     """Query a HK sub-merchant (``GET /hk/v3/merchants/{sub_mchid}``), contact decrypted.
 
-    The contact is decrypted with the merchant private key (``RESPONSE_PADDING`` unless
-    ``padding=``); a field that does not decrypt raises ``DecryptionError``.
+    The contact is decrypted with the merchant private key (``RESPONSE_PADDING``, then PKCS#1
+    v1.5; only ``padding=`` if given); a field that does not decrypt raises ``DecryptionError``
+    naming it.
     Errors: ``NotFoundError``, ``BadRequestError`` INVALID_REQUEST, ``ServerError`` SYSTEM_ERROR.
     Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_2.shtml
     """
@@ -238,12 +241,29 @@ async def get_submerchant(
     document = answer_document(raw)
     contact = document.get("contact")
     if isinstance(contact, dict):
-        kind = _padding(padding, RESPONSE_PADDING)
+        if padding is not None:
+            kinds: tuple[Padding, ...] = (_padding(padding, RESPONSE_PADDING),)
+        elif RESPONSE_PADDING is Padding.OAEP:
+            # OAEP's padding check is exact, so trying it first never misreads a PKCS#1
+            # ciphertext; the reverse is not true (PKCS#1 may "decrypt" OAEP data to noise).
+            kinds = (Padding.OAEP, Padding.PKCS1V15)
+        else:
+            kinds = (RESPONSE_PADDING,)
         key = client.credentials.private_key
         document["contact"] = {
-            name: decrypt_field(key, value, kind)
+            name: _decrypt(key, value, kinds, f"contact.{name}")
             if name in ("name", "phone", "email") and isinstance(value, str)
             else value
             for name, value in contact.items()
         }
     return structure_answer(document, SubMerchant, raw)
+
+
+def _decrypt(key: RSAPrivateKey, value: str, kinds: tuple[Padding, ...], field: str) -> str:
+    for kind in kinds:
+        try:
+            return decrypt_field(key, value, kind)
+        except DecryptionError:
+            continue
+    tried = " or ".join(kinds)
+    raise DecryptionError(f"{field} could not be decrypted with {tried} padding")
