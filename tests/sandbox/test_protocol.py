@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from tests.conftest import vector_file
 from tests.sandbox.helpers import PAYSCORE, payscore_request
 from wxpay_async.sandbox import DEFAULT_SP_APPID, DEFAULT_SUB_MCHID, Sandbox
+from wxpay_async.sandbox._protocol import NonceCache
 
 _TV1 = serialization.load_pem_private_key(vector_file("tv1_private_key.pem"), password=None)
 assert isinstance(_TV1, rsa.RSAPrivateKey)
@@ -207,6 +208,9 @@ async def test_a_different_private_key_is_refused(
         'serial_no="a",signature="a"',
         'WECHATPAY2-SHA256-RSA2048 mchid="1900000109",nonce_str="a"',
         'WECHATPAY2-SHA256-RSA2048 mchid=1900000109,nonce_str="a"',
+        'WECHATPAY2-SHA256-RSA2048 mchid="1900000109" nonce_str="a"',
+        'WECHATPAY2-SHA256-RSA2048 mchid="1",mchid="1900000109",nonce_str="a",timestamp="1",'
+        'serial_no="a",signature="a"',
     ],
 )
 async def test_malformed_authorization_is_sign_error(
@@ -282,3 +286,58 @@ async def test_verification_can_be_switched_off(http: aiohttp.ClientSession) -> 
         body = json.dumps(payscore_request("NOVERIFY"))
         status, _, _ = await post(http, sb, PAYSCORE, body, "anything")
         assert status == 200
+
+
+def test_nonces_are_kept_while_a_replay_could_pass_the_timestamp_check() -> None:
+    # A request stamped a full window ahead stays timestamp-valid until two windows after it
+    # arrived, so its nonce must be refused that long (and may be forgotten afterwards).
+    nonces = NonceCache(window=300)
+    assert nonces.add("N1", now=1000)
+    assert not nonces.add("N1", now=1000 + 301)
+    assert not nonces.add("N1", now=1000 + 600)
+    assert nonces.add("N2", now=1000 + 601)  # forgetting N1 here is safe
+    assert nonces.add("N1", now=1000 + 601)
+
+
+@pytest.mark.parametrize("form", ["+{}", " {}", "0{}", "{}_0"])
+async def test_timestamp_must_be_plain_digits_and_is_signed_as_sent(
+    tv1: Sandbox, http: aiohttp.ClientSession, form: str
+) -> None:
+    now = int(time.time())
+    sent = form.format(now if "_" not in form else now // 10)
+    body = json.dumps(payscore_request("STAMP"))
+    # Signed over the normalised number, sent in another spelling that int() would accept.
+    auth = authorization(tv1, tv1_key(), "POST", PAYSCORE, body, timestamp=int(sent.strip()))
+    auth = auth.replace(f'timestamp="{int(sent.strip())}"', f'timestamp="{sent}"')
+    status, _, raw = await post(http, tv1, PAYSCORE, body, auth)
+    assert (status, json.loads(raw)["code"]) == (401, "SIGN_ERROR")
+    assert tv1.state.payscore == {}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(payscore_request("UTF16")).encode("utf-16"),
+        json.dumps(payscore_request("NAN"))[:-1].encode() + b',"x":NaN}',
+    ],
+    ids=["utf-16", "NaN"],
+)
+async def test_bodies_that_are_not_strict_utf8_json_are_param_errors(
+    tv1: Sandbox, http: aiohttp.ClientSession, body: bytes
+) -> None:
+    ts, nonce = str(int(time.time())), secrets.token_hex(16)
+    message = f"POST\n{PAYSCORE}\n{ts}\n{nonce}\n".encode() + body + b"\n"
+    signature = base64.b64encode(TV1_KEY.sign(message, padding.PKCS1v15(), hashes.SHA256()))
+    auth = (
+        f'WECHATPAY2-SHA256-RSA2048 mchid="{tv1.identity.mchid}",nonce_str="{nonce}",'
+        f'timestamp="{ts}",serial_no="{tv1.identity.merchant_serial}",'
+        f'signature="{signature.decode()}"'
+    )
+    async with http.post(
+        yarl.URL(tv1.url + PAYSCORE, encoded=True),
+        data=body,
+        headers={"Authorization": auth, "Content-Type": "application/json"},
+    ) as response:
+        assert response.status == 400
+        assert (await response.json())["code"] == "PARAM_ERROR"
+    assert tv1.state.payscore == {}

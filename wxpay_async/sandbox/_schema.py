@@ -142,6 +142,10 @@ def check(spec: Spec, value: Any) -> None:
     spec.check(value, ())
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def require_json_object(body: bytes, content_type: str) -> dict[str, Any]:
     """Parse a JSON request body; WeChat answers malformed bodies with PARAM_ERROR."""
     if content_type != "application/json":
@@ -149,7 +153,9 @@ def require_json_object(body: bytes, content_type: str) -> dict[str, Any]:
             f"Content-Type must be application/json for this API (got {content_type or 'none'})"
         )
     try:
-        document = json.loads(body)
+        # Decoded as UTF-8 first: json.loads(bytes) would also guess UTF-16/32 and take NaN or
+        # Infinity, none of which WeChat's JSON gateway accepts.
+        document = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError):
         raise ApiFailure.param("", "请求体不是合法的JSON (body is not valid JSON)") from None
     if not isinstance(document, dict):
