@@ -83,6 +83,36 @@ async def test_same_key_different_body_is_invalid_request(sb: Sandbox, client: W
     assert sb.submerchant_count == 1
 
 
+async def test_simultaneous_retries_under_one_key_create_one_sub_merchant(
+    sb: Sandbox, client: WxPayClient
+) -> None:
+    body, headers = await client.prepare_json(HK_CREATE, hk_application())
+    answers = await asyncio.gather(
+        *(
+            client.send(HK_CREATE, body=body, headers=headers, idempotency_key="SAME")
+            for _ in range(12)
+        )
+    )
+    assert {raw.status for raw in answers} == {200}
+    assert len({raw.body for raw in answers}) == 1
+    assert sb.created_count("SAME") == 1
+    assert sb.submerchant_count == 1
+
+
+async def test_simultaneous_creates_under_distinct_keys_are_distinct(
+    sb: Sandbox, client: WxPayClient
+) -> None:
+    answers = await asyncio.gather(
+        *(
+            send_json(client, HK_CREATE, hk_application(), idempotency_key=f"many{i}")
+            for i in range(12)
+        )
+    )
+    created = {document(raw)["sub_mchid"] for raw in answers}
+    assert len(created) == sb.submerchant_count == 12
+    assert all(sb.created_count(f"many{i}") == 1 for i in range(12))
+
+
 async def test_re_encrypting_the_same_fields_is_a_different_body(
     sb: Sandbox, client: WxPayClient
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -113,6 +114,20 @@ async def test_payscore_accept_is_notified_after_a_retry(
     assert resource["authorization_code"] == "NOTIFY1"
     assert len(resource["openorclose_time"]) == 14
     assert resource["openorclose_time"].isdigit()
+
+
+async def test_retries_wait_the_scheduled_simulated_seconds(
+    sb: Sandbox, client: WxPayClient, receiver: Receiver
+) -> None:
+    sb.route_notifications("https://merchant.example", receiver.url)
+    receiver.answers = [500, 503, 204, 204]
+    await send_json(client, PS_APPLY, payscore_request("SPACED"))
+    await sb.accept_payscore_authorization("SPACED")
+    await sb.drain_notifications()
+    assert [d.status for d in sb.deliveries] == [500, 503, 204]  # stops at the first success
+    # 15 simulated seconds before each of the two retries, at 0.001 real s per simulated s.
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(sb.deliveries)]
+    assert all(gap >= 15 * 0.001 for gap in gaps), gaps
 
 
 async def test_payscore_close_is_notified(
