@@ -51,7 +51,8 @@ def test_seed_request_and_a_launched_default_request_are_valid() -> None:
     ("changes", "field", "rule"),
     [
         ({"domains": []}, "domains", "at least 1"),
-        ({"domains": [""]}, "domains[0]", "1-128"),
+        ({"domains": [""]}, "domains[0]", "must not be empty"),
+        ({"domains": ["d" * 129]}, "domains[0]", "at most 128"),
         ({"domains": ["https://qq.com"]}, "domains[0]", "bare domain"),
         ({"domains": ["qq.com", "qq .com"]}, "domains[1]", "bare domain"),
         ({"website_url": "qq.com"}, "website_url", "http(s) URL"),
@@ -214,3 +215,25 @@ def test_domain_application_reads_both_spellings(key: str) -> None:
     app = converter.structure(answer, H5DomainApplication)
     assert app.website_url == "https://qq.com"
     assert app.extra == {}
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"website_state": "LIVE"}, "website_state"),
+        ({"transaction_limit_type": "UNLIMITED"}, "transaction_limit_type"),
+        ({"applyment_type": "RENEW"}, "applyment_type"),
+        ({"domains": "qq.com"}, "domains"),  # a string, not a list of one domain
+        ({"website_homepage_pics": "m1"}, "website_homepage_pics"),
+    ],
+)
+def test_a_model_built_directly_checks_enums_and_lists(changes: dict[str, Any], field: str) -> None:
+    fields: dict[str, Any] = {
+        "sub_mchid": "1",
+        "domains": ["a.com"],
+        "website_url": "https://a.com",
+        **changes,
+    }
+    with pytest.raises(ValidationError) as caught:
+        h5_permission.H5ApplicationRequest(**fields)
+    assert caught.value.field == field

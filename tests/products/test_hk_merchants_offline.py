@@ -285,3 +285,41 @@ async def test_unknown_padding_is_a_validation_error(
         await hk_merchants.create_submerchant(client, application(), padding="RSA")  # type: ignore[arg-type]
     assert caught.value.field == "padding"
     assert rec.requests == []
+
+
+def _model_fields(**changes: Any) -> dict[str, Any]:
+    """The seed application as model keyword arguments (nested parts as models)."""
+    data = application()
+    data["contact"] = hk_merchants.Contact(**data["contact"])
+    data["business"] = hk_merchants.Business(**data["business"])
+    data["director"] = hk_merchants.Person(**data["director"])
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "rule"),
+    [
+        ({"merchant_type": "COMPANY"}, "merchant_type", "ENTERPRISE, INDIVIDUAL"),
+        ({"business": {"business_type": "ONLINE", "bogus": 1}}, "business", "must be a Business"),
+        ({"contact": {"name": "Tom"}}, "contact", "must be a Contact"),
+        ({"director": {"name": "Tom"}}, "director", "must be a Person"),
+    ],
+)
+def test_a_model_built_directly_checks_enum_and_nested_types(
+    changes: dict[str, Any], field: str, rule: str
+) -> None:
+    # The converter checks these for mappings; a directly built model must not let them through
+    # to the wire unchecked.
+    with pytest.raises(ValidationError) as caught:
+        hk_merchants.SubMerchantApplication(**_model_fields(**changes))
+    assert caught.value.field == field
+    assert rule in caught.value.rule
+    with pytest.raises(ValidationError) as caught:
+        hk_merchants.Business(business_type="MAIL")  # type: ignore[arg-type]
+    assert caught.value.field == "business_type"
+
+
+def test_a_model_built_directly_accepts_enum_values_as_text() -> None:
+    model = hk_merchants.SubMerchantApplication(**_model_fields(merchant_type="ENTERPRISE"))
+    assert model.merchant_type == hk_merchants.MerchantType.ENTERPRISE

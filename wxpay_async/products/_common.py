@@ -7,6 +7,7 @@ answer whose JSON needs a touch before it is structured (decrypted contact field
 
 from __future__ import annotations
 
+import enum
 import json
 from typing import Any, TypeVar
 
@@ -20,8 +21,11 @@ from ..trust import RawResponse
 __all__ = [
     "answer_document",
     "identifier",
+    "instance_of",
+    "list_of_text",
     "media_id",
     "media_ids",
+    "member_of",
     "positive_int",
     "require",
     "structure_answer",
@@ -44,14 +48,61 @@ def media_id() -> Validator:
     return text(1, MEDIA_ID_MAX)
 
 
-def media_ids(min_items: int = 1, max_items: int | None = None) -> Validator:
-    """A list of media IDs."""
+def list_of_text(
+    min_items: int = 1,
+    max_items: int | None = None,
+    *,
+    min_len: int = 1,
+    max_len: int | None = None,
+) -> Validator:
+    """A list (or tuple) of ``min_items..max_items`` strings of ``min_len..max_len`` characters.
+
+    A bare string is refused: iterating it would check, and send, its characters.
+    """
     counted = count(min_items, max_items)
-    items = each(1, MEDIA_ID_MAX)
+    items = each(min_len, max_len)
 
     def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, (list, tuple)):
+            raise ValidationError(attribute.name, f"must be a list, got {type(value).__name__}")
         counted(inst, attribute, value)
         items(inst, attribute, value)
+
+    return check
+
+
+def media_ids(min_items: int = 1, max_items: int | None = None) -> Validator:
+    """A list of media IDs."""
+    return list_of_text(min_items, max_items, max_len=MEDIA_ID_MAX)
+
+
+def member_of(enum_type: type[enum.StrEnum]) -> Validator:
+    """A member of ``enum_type`` or its exact value, for models built directly (not structured)."""
+    values = frozenset(member.value for member in enum_type)
+    allowed = ", ".join(member.value for member in enum_type)
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None or isinstance(value, enum_type):
+            return
+        if not isinstance(value, str) or value not in values:
+            shown = repr(value)[:40]
+            raise ValidationError(attribute.name, f"must be one of {allowed} (got {shown})")
+
+    return check
+
+
+def instance_of(model: type[Any]) -> Validator:
+    """A nested model given as an instance (a mapping is structured only by the converter)."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None and not isinstance(value, model):
+            raise ValidationError(
+                attribute.name,
+                f"must be a {model.__name__}, got {type(value).__name__} (pass mappings to the "
+                "product function, or build the model with wxpay_async.converter)",
+            )
 
     return check
 

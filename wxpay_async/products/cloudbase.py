@@ -26,7 +26,7 @@ from .._endpoint import Endpoint
 from .._errors import CloudBaseError, UnexpectedResponseError, api_error_for
 from .._validation import text
 from ..trust import RawResponse
-from ._common import structure_answer
+from ._common import member_of, structure_answer
 
 __all__ = [
     "AUTH",
@@ -75,7 +75,7 @@ class CloudBaseAction(enum.StrEnum):
 class WechatPayAuthRequest:
     """Body of ``POST /tcb/wxpayopenauth``."""
 
-    action: CloudBaseAction
+    action: CloudBaseAction = attrs.field(validator=member_of(CloudBaseAction))
     merchant_code: str = attrs.field(
         validator=text(1, 32, pattern=r"\d+", describe="must be a merchant number (digits)")
     )

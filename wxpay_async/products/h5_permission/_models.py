@@ -9,8 +9,8 @@ from typing import Any
 import attrs
 
 from ..._errors import ValidationError
-from ..._validation import Validator, count, https_url, text
-from .._common import identifier, media_id, media_ids, require
+from ..._validation import Validator, https_url, text
+from .._common import identifier, list_of_text, media_id, media_ids, member_of, require
 
 __all__ = [
     "ApplymentState",
@@ -78,18 +78,22 @@ _DOMAIN = re.compile(
 _WEBSITE = r"https?://\S+"
 
 
+_domain_list = list_of_text(1, max_len=128)
+# Enum fields check their type too: a model built directly skips the converter's enum hook.
+_limit_type = member_of(TransactionLimitType)
+_website_state = member_of(WebsiteState)
+_applyment_type = member_of(ApplymentType)
+
+
 def _domains(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     # The count limit is unpublished for this API (the onboarding variant allows 5): only
     # non-emptiness is enforced.
-    count(1)(inst, attribute, value)
-    if value is None:
-        return
-    for i, item in enumerate(value):
-        where = f"{attribute.name}[{i}]"
-        if not isinstance(item, str) or not 1 <= len(item) <= 128:
-            raise ValidationError(where, "must be a domain name of 1-128 characters")
+    _domain_list(inst, attribute, value)
+    for i, item in enumerate(value or ()):
         if not _DOMAIN.fullmatch(item):
-            raise ValidationError(where, "must be a bare domain name such as qq.com (no scheme)")
+            raise ValidationError(
+                f"{attribute.name}[{i}]", "must be a bare domain name such as qq.com (no scheme)"
+            )
 
 
 def _website() -> Validator:
@@ -156,14 +160,16 @@ class H5ApplicationRequest:
     sub_mchid: str = attrs.field(validator=identifier())
     domains: list[str] = attrs.field(validator=_domains)
     website_url: str = attrs.field(validator=_website())
-    transaction_limit_type: TransactionLimitType | None = None
+    transaction_limit_type: TransactionLimitType | None = attrs.field(
+        default=None, validator=_limit_type
+    )
     business_description: str | None = attrs.field(default=None, validator=text(1, 500))
     company_register_cert: str | None = attrs.field(default=None, validator=media_id())
-    website_state: WebsiteState | None = None
+    website_state: WebsiteState | None = attrs.field(default=None, validator=_website_state)
     website_homepage_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     website_business_page_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     notify_url: str | None = attrs.field(default=None, validator=https_url(128))
-    applyment_type: ApplymentType | None = None
+    applyment_type: ApplymentType | None = attrs.field(default=None, validator=_applyment_type)
 
     def __attrs_post_init__(self) -> None:
         _website_rules(
@@ -198,10 +204,12 @@ class H5ApplicationChanges:
 
     domains: list[str] = attrs.field(validator=_domains)
     website_url: str | None = attrs.field(default=None, validator=_website())
-    transaction_limit_type: TransactionLimitType | None = None
+    transaction_limit_type: TransactionLimitType | None = attrs.field(
+        default=None, validator=_limit_type
+    )
     business_description: str | None = attrs.field(default=None, validator=text(1, 500))
     company_register_cert: str | None = attrs.field(default=None, validator=media_id())
-    website_state: WebsiteState | None = None
+    website_state: WebsiteState | None = attrs.field(default=None, validator=_website_state)
     website_homepage_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     website_business_page_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
 
@@ -277,7 +285,7 @@ class H5DomainApplicationRequest:
     domains: list[str] = attrs.field(validator=_domains)
     website_url: str = attrs.field(validator=_website())
     out_applyment_id: str = attrs.field(validator=text(1, 64))
-    website_state: WebsiteState | None = None
+    website_state: WebsiteState | None = attrs.field(default=None, validator=_website_state)
     website_homepage_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     website_business_page_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     notify_url: str | None = attrs.field(default=None, validator=https_url(128))
@@ -294,7 +302,7 @@ class H5DomainApplicationChanges:
 
     domains: list[str] = attrs.field(validator=_domains)
     website_url: str | None = attrs.field(default=None, validator=_website())
-    website_state: WebsiteState | None = None
+    website_state: WebsiteState | None = attrs.field(default=None, validator=_website_state)
     website_homepage_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
     website_business_page_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
 

@@ -13,7 +13,7 @@ import attrs
 from ..._converter import converter
 from ..._errors import ValidationError
 from ..._validation import text, utf8_at_most
-from .._common import identifier, media_id, positive_int, require
+from .._common import identifier, instance_of, media_id, member_of, positive_int, require
 
 __all__ = [
     "Business",
@@ -131,7 +131,7 @@ class Business:
     checked. ``store_photos`` accepts a list of media IDs or the JSON-array string.
     """
 
-    business_type: BusinessType
+    business_type: BusinessType = attrs.field(validator=member_of(BusinessType))
     app_download: str | None = attrs.field(default=None, validator=text())
     website: str | None = attrs.field(default=None, validator=text())
     office_account: str | None = attrs.field(default=None, validator=text())
@@ -178,9 +178,9 @@ class _MerchantBody:
     merchant_country_code: str = attrs.field(
         validator=text(1, 3, pattern=r"\d{3}", describe="must be a 3-digit numeric code (344)")
     )
-    merchant_type: MerchantType
-    business: Business
-    contact: Contact | None = None
+    merchant_type: MerchantType = attrs.field(validator=member_of(MerchantType))
+    business: Business = attrs.field(validator=instance_of(Business))
+    contact: Contact | None = attrs.field(default=None, validator=instance_of(Contact))
     channel_id: str | None = attrs.field(default=None, validator=text(1, 20))
     registration_certificate_number: str | None = attrs.field(default=None, validator=text(1, 50))
     registration_certificate_date: str | None = attrs.field(
@@ -188,8 +188,8 @@ class _MerchantBody:
     )
     registration_certificate_copy: str | None = attrs.field(default=None, validator=media_id())
     settlement_bank_number: str | None = attrs.field(default=None, validator=text(1, 128))
-    director: Person | None = None
-    principal: Person | None = None
+    director: Person | None = attrs.field(default=None, validator=instance_of(Person))
+    principal: Person | None = attrs.field(default=None, validator=instance_of(Person))
 
     def __attrs_post_init__(self) -> None:
         # The seed: director "only when the Merchant Type is ENTERPRISE", principal only for
@@ -212,7 +212,7 @@ class _MerchantBody:
 class SubMerchantApplication(_MerchantBody):
     """The body of ``POST /hk/v3/merchants``: contact and registration details are required."""
 
-    contact: Contact
+    contact: Contact = attrs.field(validator=instance_of(Contact))
     registration_certificate_number: str = attrs.field(validator=text(1, 50))
     registration_certificate_date: str = attrs.field(validator=_registration_date)
 
