@@ -118,29 +118,21 @@ def _require_screenshots(
         )
 
 
-def _website_rules(
-    *,
-    website_state: WebsiteState | None,
-    transaction_limit_type: TransactionLimitType | None,
-    business_description: str | None,
-    company_register_cert: str | None,
-    website_homepage_pics: list[str] | None,
-    website_business_page_pics: list[str] | None,
-    partial: bool,
-) -> None:
+def _website_rules(form: H5ApplicationRequest | H5ApplicationChanges, *, partial: bool) -> None:
     """The conditional rules of the error table that a client can check (spec §A2.1)."""
+    website_state, transaction_limit_type = form.website_state, form.transaction_limit_type
     if transaction_limit_type == TransactionLimitType.NO_LIMIT:
         require(
-            business_description is not None,
+            form.business_description is not None,
             "business_description",
             "is required when transaction_limit_type is NO_LIMIT",
         )
         require(
-            company_register_cert is not None,
+            form.company_register_cert is not None,
             "company_register_cert",
             "is required when transaction_limit_type is NO_LIMIT",
         )
-    _require_screenshots(website_state, website_homepage_pics, website_business_page_pics)
+    _require_screenshots(website_state, form.website_homepage_pics, form.website_business_page_pics)
     # An unlaunched site may only ask for the test limit; on a create an absent type means
     # NORMAL_LIMIT, on a change it means "unchanged".
     if website_state == WebsiteState.UN_LAUNCHED and (
@@ -172,15 +164,7 @@ class H5ApplicationRequest:
     applyment_type: ApplymentType | None = attrs.field(default=None, validator=_applyment_type)
 
     def __attrs_post_init__(self) -> None:
-        _website_rules(
-            website_state=self.website_state,
-            transaction_limit_type=self.transaction_limit_type,
-            business_description=self.business_description,
-            company_register_cert=self.company_register_cert,
-            website_homepage_pics=self.website_homepage_pics,
-            website_business_page_pics=self.website_business_page_pics,
-            partial=False,
-        )
+        _website_rules(self, partial=False)
         if self.applyment_type == ApplymentType.APPLY_FOR_RELIEVE_LIMITED:
             require(
                 self.transaction_limit_type == TransactionLimitType.NO_LIMIT,
@@ -214,15 +198,7 @@ class H5ApplicationChanges:
     website_business_page_pics: list[str] | None = attrs.field(default=None, validator=media_ids())
 
     def __attrs_post_init__(self) -> None:
-        _website_rules(
-            website_state=self.website_state,
-            transaction_limit_type=self.transaction_limit_type,
-            business_description=self.business_description,
-            company_register_cert=self.company_register_cert,
-            website_homepage_pics=self.website_homepage_pics,
-            website_business_page_pics=self.website_business_page_pics,
-            partial=True,
-        )
+        _website_rules(self, partial=True)
 
 
 @attrs.frozen(kw_only=True)
