@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -239,6 +240,37 @@ async def test_automatic_review_after_the_configured_time() -> None:
             await asyncio.sleep(0.01)
         assert stored.applyment_state == "APPROVED"
         assert await state_of(client) == "FORMAL_AUTHORITY"
+
+
+async def test_a_resubmitted_application_gets_a_full_review_of_its_own() -> None:
+    # 1 simulated second in the queue, 100 in review, at 0.001 real seconds per simulated one.
+    async with (
+        Sandbox.start(time_scale=0.001, h5_queue_seconds=1, h5_review_seconds=100) as sb,
+        sb.client() as client,
+    ):
+        app = await create(client)
+        stored = sb.state.h5_applications[app["applyment_id"]]
+        for _ in range(500):
+            if stored.applyment_state != "PENDING":
+                break
+            await asyncio.sleep(0.001)
+        assert stored.applyment_state == "UNDER_REVIEW"
+        await sb.review_h5_application(app["applyment_id"], approve=False)
+        await asyncio.sleep(0.05)  # the first review's timer is still running
+        await send_json(
+            client,
+            H5_PATCH,
+            {"domains": ["fixed.example.com"]},
+            path_params={"applyment_id": app["applyment_id"]},
+        )
+        patched_at = time.perf_counter()
+        for _ in range(400):
+            if stored.applyment_state not in ("PENDING", "UNDER_REVIEW"):
+                break
+            await asyncio.sleep(0.005)
+        waited = time.perf_counter() - patched_at
+    assert stored.applyment_state == "APPROVED"
+    assert waited >= 0.1, "approved by the first submission's timer"
 
 
 async def test_review_outside_review_is_an_error(sb: Sandbox, client: WxPayClient) -> None:

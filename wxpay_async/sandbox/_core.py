@@ -44,8 +44,9 @@ class Options:
     submerchant_review_seconds: float | None = 600.0
     #: Allowed distance between a request's timestamp and the sandbox clock.
     signature_window: float = 300.0
-    #: ``sb.requests`` keeps at most this many of the latest requests (long load runs).
-    max_recorded_requests: int = 100_000
+    #: ``sb.requests`` keeps at most this many of the latest requests: each holds its body
+    #: (~2 KB for an onboarding), so a long load run would otherwise grow without bound.
+    max_recorded_requests: int = 10_000
 
 
 @attrs.define(kw_only=True)

@@ -53,21 +53,21 @@ def _check_media(core: Core, document: dict[str, Any]) -> None:
 
 def _schedule_review(core: Core, app: H5Application) -> None:
     """PENDING → UNDER_REVIEW after the queue time, then an automatic approval if configured."""
-    applyment_id = app.applyment_id
+    app.submission += 1
+    submission = app.submission
 
     def start_review() -> None:
-        current = core.state.h5_applications.get(applyment_id)
-        if current is None or current.applyment_state != "PENDING":
+        if app.submission != submission or app.applyment_state != "PENDING":
             return
-        current.applyment_state = "UNDER_REVIEW"
+        app.applyment_state = "UNDER_REVIEW"
         review_after = core.options.h5_review_seconds
         if review_after is not None:
             core.later(review_after, auto_approve)
 
     def auto_approve() -> None:
-        current = core.state.h5_applications.get(applyment_id)
-        if current is not None and current.applyment_state == "UNDER_REVIEW":
-            review_application(core, applyment_id, approve=True)
+        # A timer of an earlier submission (rejected, then patched) must not approve this one.
+        if app.submission == submission and app.applyment_state == "UNDER_REVIEW":
+            review_application(core, app.applyment_id, approve=True)
 
     core.later(core.options.h5_queue_seconds, start_review)
 

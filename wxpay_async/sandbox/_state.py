@@ -59,6 +59,9 @@ class H5Application:
     applyment_state: str = "PENDING"
     audit_reject_detail: str | None = None
     out_applyment_id: str | None = None
+    #: Counts submissions (create, then each PATCH after a rejection): review timers belong to
+    #: one submission and do nothing once the application was resubmitted.
+    submission: int = 0
 
     @property
     def notify_url(self) -> str | None:
