@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, RetryPolicy, WxPayClient
+from wxpay_async.notify import Notification, NotificationVerifier, aiohttp_handler
 from wxpay_async.sandbox import RecordedRequest, Sandbox
 from wxpay_async.sandbox.pytest_plugin import (  # noqa: F401 - fixtures used by name
     wxpay_sandbox,
@@ -141,3 +143,28 @@ def signatures(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(MerchantCredentials, "authorization", recording)
     return seen
+
+
+#: The notify_url host the sandbox is told to route to the local receiver.
+MERCHANT_SITE = "https://merchant.example.com"
+
+
+@contextlib.asynccontextmanager
+async def notification_receiver(
+    sandbox: Sandbox, client: WxPayClient, path: str
+) -> AsyncIterator[list[Notification]]:
+    """Serve ``MERCHANT_SITE + path`` with the library's handler; yields what it received."""
+    received: list[Notification] = []
+
+    async def on_event(notification: Notification) -> None:
+        received.append(notification)
+
+    app = web.Application()
+    app.router.add_post(path, aiohttp_handler(NotificationVerifier.from_client(client), on_event))
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        sandbox.route_notifications(MERCHANT_SITE, str(server.make_url("")))
+        yield received
+    finally:
+        await server.close()

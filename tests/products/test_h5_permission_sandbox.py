@@ -7,8 +7,6 @@ from copy import deepcopy
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from wxpay_async import (
     BadRequestError,
@@ -19,7 +17,6 @@ from wxpay_async import (
     WxPayClient,
     converter,
 )
-from wxpay_async.notify import Notification, NotificationVerifier, aiohttp_handler
 from wxpay_async.products import h5_permission, media
 from wxpay_async.products.h5_permission import (
     ApplymentState,
@@ -28,7 +25,7 @@ from wxpay_async.products.h5_permission import (
 )
 from wxpay_async.sandbox import DEFAULT_SUB_MCHID, Sandbox
 
-from .conftest import TIME_SCALE, calls
+from .conftest import MERCHANT_SITE, TIME_SCALE, calls, notification_receiver
 from .seeds import H5_CREATE_REQUEST, H5_CREATE_RESPONSE
 
 BASE = "/v3/global/merchant/h5/permission"
@@ -214,27 +211,12 @@ async def test_invalid_input_sends_nothing(sb: Sandbox) -> None:
 
 
 async def test_review_notification_resource_is_an_h5_application(sb: Sandbox) -> None:
-    received: list[Notification] = []
-
-    async def on_event(notification: Notification) -> None:
-        received.append(notification)
-
-    async with sb.client() as client:
-        receiver = web.Application()
-        receiver.router.add_post(
-            "/notify/h5", aiohttp_handler(NotificationVerifier.from_client(client), on_event)
+    async with sb.client() as client, notification_receiver(sb, client, "/notify/h5") as received:
+        app = await h5_permission.create_application(
+            client, launched(notify_url=f"{MERCHANT_SITE}/notify/h5")
         )
-        server = TestServer(receiver)
-        await server.start_server()
-        try:
-            sb.route_notifications("https://merchant.example.com", str(server.make_url("")))
-            app = await h5_permission.create_application(
-                client, launched(notify_url="https://merchant.example.com/notify/h5")
-            )
-            await sb.review_h5_application(app.applyment_id, approve=True)
-            await sb.drain_notifications()
-        finally:
-            await server.close()
+        await sb.review_h5_application(app.applyment_id, approve=True)
+        await sb.drain_notifications()
     (notification,) = received
     assert notification.event_type == "APPLYMENT_STATE.APPROVED"
     resource = notification.resource

@@ -7,8 +7,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from wxpay_async import (
     BadRequestError,
@@ -18,11 +16,10 @@ from wxpay_async import (
     ValidationError,
     converter,
 )
-from wxpay_async.notify import Notification, NotificationVerifier, aiohttp_handler
 from wxpay_async.products import payscore_permissions as ps
 from wxpay_async.sandbox import DEFAULT_SUB_MCHID, Sandbox
 
-from .conftest import calls
+from .conftest import MERCHANT_SITE, calls, notification_receiver
 from .seeds import (
     PAYSCORE_APPLY_REQUEST,
     PAYSCORE_GET_RESPONSE,
@@ -196,29 +193,12 @@ async def test_invalid_input_sends_nothing(sb: Sandbox) -> None:
 
 
 async def test_open_and_close_notifications_carry_permission_resources(sb: Sandbox) -> None:
-    received: list[Notification] = []
-
-    async def on_event(notification: Notification) -> None:
-        received.append(notification)
-
-    async with sb.client() as client:
-        receiver = web.Application()
-        receiver.router.add_post(
-            "/payscore", aiohttp_handler(NotificationVerifier.from_client(client), on_event)
-        )
-        server = TestServer(receiver)
-        await server.start_server()
-        try:
-            sb.route_notifications("https://merchant.example.com", str(server.make_url("")))
-            await ps.apply_permissions(
-                client, apply(notify_url="https://merchant.example.com/payscore")
-            )
-            await sb.accept_payscore_authorization(CODE, openid="oUser1")
-            await sb.drain_notifications()
-            await sb.close_payscore_authorization(CODE)
-            await sb.drain_notifications()
-        finally:
-            await server.close()
+    async with sb.client() as client, notification_receiver(sb, client, "/payscore") as received:
+        await ps.apply_permissions(client, apply(notify_url=f"{MERCHANT_SITE}/payscore"))
+        await sb.accept_payscore_authorization(CODE, openid="oUser1")
+        await sb.drain_notifications()
+        await sb.close_payscore_authorization(CODE)
+        await sb.drain_notifications()
     assert [n.event_type for n in received] == [
         "PAYSCORE.USER_OPEN_SERVICE",
         "PAYSCORE.USER_CLOSE_SERVICE",
