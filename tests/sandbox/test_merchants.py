@@ -175,6 +175,20 @@ async def test_invalid_bodies_name_the_field(
     assert sb.submerchant_count == 0
 
 
+async def test_unconfirmed_lengths_and_spaced_phones_are_not_refused(
+    sb: Sandbox, client: WxPayClient
+) -> None:
+    # Spec A4.1 gives no length for business.* / director.*: a long address must pass.
+    body = hk_application(
+        office_phone="+852 2888-6888",
+        business={"business_type": "BOTH", "store_address": "Shop 1, " * 60},
+        director={"name": "Chan " * 40, "number": "A123456(7)"},
+    )
+    raw = await send_json(client, HK_CREATE, body, idempotency_key="lenient1")
+    stored = sb.state.submerchants[document(raw)["sub_mchid"]]
+    assert stored.data["business"]["store_address"] == "Shop 1, " * 60
+
+
 async def test_missing_required_field(sb: Sandbox, client: WxPayClient) -> None:
     body = hk_application()
     del body["registration_certificate_number"]

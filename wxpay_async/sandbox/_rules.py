@@ -42,25 +42,31 @@ _MEDIA_LIST = Arr(_MEDIA)
 _ID32 = Str(32)
 
 _CONTACT = obj({"name": _CIPHER, "phone": _CIPHER, "email": _CIPHER})
+# The lengths of business.*, director.* and principal.* are unconfirmed (spec A4.1): refusing
+# a value over a guessed limit could reject what WeChat accepts, so only type, emptiness and
+# the BMP rule apply to them.
+_FREE = Str()
 _BUSINESS = obj(
     {"business_type": Str(choices=("ONLINE", "OFFLINE", "BOTH"))},
     {
-        "app_download": Str(256),
-        "website": Str(256),
-        "office_account": Str(128),
-        "mini_program": Str(128),
-        "store_address": Str(256),
+        "app_download": _FREE,
+        "website": _FREE,
+        "office_account": _FREE,
+        "mini_program": _FREE,
+        "store_address": _FREE,
         "mcc": Str(4, pattern=r"[0-9]{4}", describe="must be a 4-digit MCC"),
     },
 )
-_PERSON = obj({}, {"name": Str(128), "number": Str(128)})
+_PERSON = obj({}, {"name": _FREE, "number": _FREE})
 _HK_COMMON_REQUIRED: dict[str, Spec] = {
     "sp_appid": _ID32,
     "sp_mchid": _ID32,
     "name": Str(128),
     "shortname": Str(64),
     "office_phone": Str(
-        32, pattern=r"\+?[0-9][0-9-]{3,31}", describe="must be a phone number with country prefix"
+        32,
+        pattern=r"\+?[0-9][0-9 -]{3,31}",
+        describe="must be a phone number with country prefix (digits, spaces or dashes)",
     ),
     "business_category": Int(minimum=1),
     "merchant_country_code": Str(3, pattern=r"[0-9]{1,3}", describe="must be a numeric code"),
