@@ -1,0 +1,451 @@
+"""Batch onboarding: ``onboard_many`` wall time against its floors, client CPU, and memory.
+
+``wxpay_async.batch.onboard_many`` runs 10,000 HK onboardings (``POST /hk/v3/merchants``:
+validate, RSA-encrypt the three contact fields, serialize, journal to SQLite, sign, send,
+verify, journal the result) at concurrency 256 against a server answering after 50 ms.
+
+* Latency floor: jobs ÷ concurrency × latency (1.95 s). Signing floor: jobs × one RSA-2048
+  signature, measured in this run on one thread. The issue's target is a wall time within
+  1.3× the larger of the two.
+* The server is ``_onboard_server.py`` in its own process: it signs its fixed answer once per
+  second and neither verifies nor decrypts requests, so its CPU does not crowd out the client's
+  on a small machine (the client still RSA-verifies every answer). One comparison point runs
+  against the real sandbox (``wxpay-async sandbox --latency 0.05``), which does all of that.
+* The client runs in a fresh child process per batch (the journal in a temporary directory,
+  deleted afterwards); its CPU per job is that process's CPU time ÷ jobs. The client's pool is
+  opened to the batch's concurrency (``connections_per_host=256``); one row shows the default
+  pool (64 connections per host), which silently caps a batch at 64 requests in flight.
+* Peak RSS (``ru_maxrss``) at 10,000 and 100,000 jobs streamed from a generator, each in a fresh
+  process, both at latency 0 so the 100,000-job run stays bounded; streaming keeps the ratio
+  near 1.
+
+``python -m benchmarks.bench_batch [--quick] [--variant NAME=DIR ...]``; ``--variant`` times
+the batch again with the ``wxpay_async`` package found in ``DIR`` (a modified copy: the way
+the thread-offload experiments were run) and compares it with the installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._onboard_server import ChildServer, onboard_server
+from ._srv_identity import Identity
+from ._table import Row, machine, print_rows
+
+if TYPE_CHECKING:
+    from wxpay_async import WxPayClient
+
+__all__ = ["application", "applications", "run"]
+
+BENCH = "batch"
+CONCURRENCY = 256
+LATENCY = 0.05
+SP_APPID = "wxd678efh567hg6787"
+REPO = Path(__file__).resolve().parents[1]
+NOTES = (
+    "batch: the minimal server (benchmarks/_onboard_server.py, own process) signs its fixed\n"
+    "answer once per second and does not verify or decrypt requests; the client verifies every\n"
+    "answer. The sandbox row runs the full sandbox (verifies, decrypts 3 fields, signs each\n"
+    "answer). The RSS runs use latency 0 to keep the 100k-job run bounded."
+)
+
+
+@attrs.frozen(kw_only=True)
+class Sizes:
+    jobs: int
+    sandbox_jobs: int
+    rss_small: int
+    rss_large: int
+
+
+FULL = Sizes(jobs=10_000, sandbox_jobs=1_000, rss_small=10_000, rss_large=100_000)
+QUICK = Sizes(jobs=1_000, sandbox_jobs=200, rss_small=250, rss_large=2_500)
+
+
+def application(i: int, sp_mchid: str) -> dict[str, Any]:
+    """A valid HK onboarding application, distinct per ``i`` (plaintext contact)."""
+    return {
+        "sp_appid": SP_APPID,
+        "sp_mchid": sp_mchid,
+        "name": f"Fruit Store {i} Limited",
+        "shortname": f"Fruit {i}",
+        "office_phone": "+85223456789",
+        "contact": {
+            "name": f"Contact {i}",
+            "phone": "+85291234567",
+            "email": f"owner{i}@fruit.example",
+        },
+        "business_category": 343,
+        "merchant_country_code": "344",
+        "merchant_type": "ENTERPRISE",
+        "registration_certificate_number": f"5555-{i:06d}",
+        "registration_certificate_date": "PERMANENT",
+        "business": {"business_type": "ONLINE", "mcc": "5344", "website": "https://fruit.example"},
+        "director": {"name": "Tom", "number": "1234567890"},
+    }
+
+
+def applications(n: int, sp_mchid: str) -> Iterator[dict[str, Any]]:
+    """``n`` distinct applications, generated one at a time (never a list)."""
+    return (application(i, sp_mchid) for i in range(n))
+
+
+# -- the client side, in a child process -------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Spec:
+    """One batch run, sent to the child process as JSON on stdin."""
+
+    jobs: int
+    concurrency: int
+    journal: str
+    #: the minimal server: its URL and the identity the client uses with it
+    url: str = ""
+    identity: dict[str, str] = attrs.field(factory=dict, repr=False)
+    #: the sandbox: the merchant.toml it wrote (instead of url + identity)
+    config: str = ""
+    #: connections per host; 0 keeps WxPayClient's defaults
+    pool: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    jobs: int
+    ok: int
+    first_error: str
+    wall_s: float
+    cpu_s: float
+    rss_mb: float
+    package: str
+
+    @property
+    def cpu_us_per_job(self) -> float:
+        return self.cpu_s / self.jobs * 1e6
+
+
+def _client(spec: Spec) -> tuple[WxPayClient, str]:
+    """The client for ``spec`` and the ``sp_mchid`` its applications must name."""
+    # Imported here, not at the top: a child may be pointed at another copy of the package.
+    from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, WxPayClient
+    from wxpay_async.config_file import client_from_config
+
+    pool: dict[str, Any] = {}
+    if spec.pool:
+        pool = {"connections": spec.pool, "connections_per_host": spec.pool}
+    if spec.config:
+        client = client_from_config(spec.config, **pool)
+        return client, client.credentials.mchid
+    identity = Identity(**spec.identity)
+    credentials = MerchantCredentials(
+        mchid=identity.mchid,
+        serial_no=identity.serial_no,
+        private_key=identity.merchant_private_pem,
+        apiv3_key=identity.apiv3_key,
+    )
+    trust = PublicKeyTrust(identity.public_key_id, identity.platform_public_pem)
+    client = WxPayClient(credentials, trust=trust, hosts=Hosts.single(spec.url), **pool)
+    return client, identity.mchid
+
+
+async def _onboard(spec: Spec) -> Outcome:
+    import wxpay_async
+    from wxpay_async.batch import onboard_many
+
+    client, sp_mchid = _client(spec)
+    ok, first_error = 0, ""
+    async with client:
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        async for result in onboard_many(
+            client,
+            applications(spec.jobs, sp_mchid),
+            concurrency=spec.concurrency,
+            journal=spec.journal,
+        ):
+            if result.ok:
+                ok += 1
+            elif not first_error:
+                first_error = f"{result.error_code}: {result.error_message}"
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return Outcome(
+        jobs=spec.jobs,
+        ok=ok,
+        first_error=first_error,
+        wall_s=wall,
+        cpu_s=cpu,
+        rss_mb=peak / (2**20 if sys.platform == "darwin" else 2**10),  # bytes vs KiB
+        package=str(Path(wxpay_async.__file__).parent),
+    )
+
+
+def _child_main() -> None:
+    spec = Spec(**json.loads(sys.stdin.readline()))
+    outcome = asyncio.run(_onboard(spec))
+    print(json.dumps(attrs.asdict(outcome)), flush=True)
+
+
+def onboard_in_child(spec: Spec, *, package_dir: Path | None = None) -> Outcome:
+    """Run one batch in a fresh interpreter; ``package_dir`` holds the wxpay_async to use."""
+    # -P: neither the working directory nor a script directory shadows PYTHONPATH.
+    path = [str(package_dir)] if package_dir is not None else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*path, str(REPO)])}
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
+        input=json.dumps(attrs.asdict(spec)) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"batch child failed:\n{done.stderr[-2000:]}")
+    outcome = Outcome(**json.loads(done.stdout.strip().splitlines()[-1]))
+    if outcome.ok != outcome.jobs:
+        raise RuntimeError(
+            f"{outcome.jobs - outcome.ok} of {outcome.jobs} jobs failed: {outcome.first_error}"
+        )
+    if package_dir is not None and Path(outcome.package).parent != package_dir.resolve():
+        raise RuntimeError(f"the child imported {outcome.package}, not the copy in {package_dir}")
+    return outcome
+
+
+# -- floors, measured in this process on one thread --------------------------------------------
+
+
+def sign_seconds(identity: Identity, rounds: int = 5, per_round: int = 200) -> float:
+    """Seconds of one RSA-2048 request signature over a create-sized message.
+
+    The fastest of ``rounds`` rounds: other load on a shared machine only ever adds time, so
+    the floor is the least disturbed round (which makes the ratios to it conservative).
+    """
+    from wxpay_async.crypto import build_request_message, load_private_key, new_nonce, sign
+
+    key = load_private_key(identity.merchant_private_pem)
+    body = json.dumps(application(0, identity.mchid)).encode() * 2  # ~ the encrypted body size
+    message = build_request_message("POST", "/hk/v3/merchants", int(time.time()), new_nonce(), body)
+    for _ in range(20):
+        sign(key, message)
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(per_round):
+            sign(key, message)
+        timings.append((time.perf_counter() - started) / per_round)
+    return min(timings)
+
+
+def encrypt_seconds(identity: Identity, rounds: int = 5, per_round: int = 200) -> float:
+    """Seconds to RSA-encrypt one job's three contact fields (PKCS#1 v1.5), fastest round."""
+    from wxpay_async.crypto import Padding, encrypt_field, load_public_key
+
+    key = load_public_key(identity.platform_public_pem)
+    contact = application(0, identity.mchid)["contact"]
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(per_round):
+            for value in contact.values():
+                encrypt_field(key, value, Padding.PKCS1V15)
+        timings.append((time.perf_counter() - started) / per_round)
+    return min(timings)
+
+
+def _server_stats(url: str) -> tuple[int, float]:
+    with urllib.request.urlopen(f"{url}/_stats", timeout=5) as response:
+        stats = json.loads(response.read())
+    return int(stats["requests"]), float(stats["cpu_s"])
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def _identity_fields(identity: Identity) -> dict[str, str]:
+    return {field.name: getattr(identity, field.name) for field in attrs.fields(Identity)}
+
+
+def _wall_rows(
+    label: str, outcome: Outcome, latency_floor: float, signing_floor: float
+) -> list[Row]:
+    bench = f"{BENCH} {outcome.jobs} jobs c={CONCURRENCY}"
+    wall = outcome.wall_s
+    return [
+        Row(benchmark=bench, metric=f"{label} wall", value=wall, unit="s",
+            ratio_to="latency floor", ratio=wall / latency_floor),
+        Row(benchmark=bench, metric=f"{label} wall", value=wall, unit="s",
+            ratio_to="signing floor", ratio=wall / signing_floor),
+        Row(benchmark=bench, metric=f"{label} wall", value=wall, unit="s",
+            ratio_to="max(floors) [target <= 1.3]",
+            ratio=wall / max(latency_floor, signing_floor)),
+        Row(benchmark=bench, metric=f"{label} client CPU/job", value=outcome.cpu_us_per_job,
+            unit="us", ratio_to="one RSA sign", ratio=outcome.cpu_s / signing_floor),
+        # Below 1 core with one busy thread: the client waited (for the server, or for a CPU
+        # that other processes held).
+        Row(benchmark=bench, metric=f"{label} client CPU/wall", value=outcome.cpu_s / wall,
+            unit="cores"),
+    ]  # fmt: skip
+
+
+def _median(outcomes: list[Outcome]) -> Outcome:
+    """The run with the median wall time (its CPU figure comes from that same run)."""
+    return sorted(outcomes, key=lambda o: o.wall_s)[len(outcomes) // 2]
+
+
+def run(
+    quick: bool = False, variants: dict[str, Path] | None = None, repeats: int = 1
+) -> list[Row]:
+    """Time the batch against the floors, the sandbox point, and peak RSS at two sizes.
+
+    ``variants`` (name → directory holding a modified ``wxpay_async``) are timed too; with
+    ``repeats`` > 1 every timed configuration runs that many times, interleaved, and the
+    median run is reported.
+    """
+    print(NOTES, flush=True)
+    sizes = QUICK if quick else FULL
+    variants = variants or {}
+    identity = Identity.generate()
+    fields = _identity_fields(identity)
+    one_sign = sign_seconds(identity, rounds=3 if quick else 5)
+    encrypt = encrypt_seconds(identity, rounds=3 if quick else 5)
+    latency_floor = sizes.jobs / CONCURRENCY * LATENCY
+    signing_floor = sizes.jobs * one_sign
+    server = onboard_server(
+        private_key_pem=identity.platform_private_pem,
+        key_id=identity.public_key_id,
+        latency=LATENCY,
+    )
+    with tempfile.TemporaryDirectory(prefix="wxpay-bench-batch-") as tmp:
+        journals = (str(Path(tmp) / f"journal-{i}.db") for i in itertools.count())
+
+        def spec(jobs: int, url: str, *, pool: int = CONCURRENCY, config: str = "") -> Spec:
+            return Spec(
+                jobs=jobs,
+                concurrency=CONCURRENCY,
+                journal=next(journals),
+                url="" if config else url,
+                identity={} if config else fields,
+                config=config,
+                pool=pool,
+            )
+
+        with server:
+            requests0, server_cpu0 = _server_stats(server.url)
+            timed: dict[str, list[Outcome]] = {"installed": [], **{name: [] for name in variants}}
+            for _ in range(repeats):
+                timed["installed"].append(onboard_in_child(spec(sizes.jobs, server.url)))
+                for name, directory in variants.items():
+                    outcome = onboard_in_child(spec(sizes.jobs, server.url), package_dir=directory)
+                    timed[name].append(outcome)
+            requests1, server_cpu1 = _server_stats(server.url)
+            default_pool = onboard_in_child(spec(sizes.jobs, server.url, pool=0))
+            small = onboard_in_child(spec(sizes.sandbox_jobs, server.url))
+        sandbox_dir = Path(tmp) / "sandbox"
+        with _sandbox(sandbox_dir) as sandbox:
+            in_sandbox = onboard_in_child(
+                spec(sizes.sandbox_jobs, sandbox.url, config=str(sandbox_dir / "merchant.toml"))
+            )
+        with onboard_server(
+            private_key_pem=identity.platform_private_pem, key_id=identity.public_key_id, latency=0
+        ) as instant:
+            rss_small = onboard_in_child(spec(sizes.rss_small, instant.url))
+            rss_large = onboard_in_child(spec(sizes.rss_large, instant.url))
+
+    main = _median(timed["installed"])
+    rows = [
+        Row(benchmark=BENCH, metric="latency floor (jobs/c x 50 ms)", value=latency_floor,
+            unit="s"),
+        Row(benchmark=BENCH, metric="signing floor (jobs x 1 sign)", value=signing_floor,
+            unit="s"),
+        Row(benchmark=BENCH, metric="one RSA-2048 sign (1 thread)", value=one_sign * 1e6,
+            unit="us"),
+        Row(benchmark=BENCH, metric="RSA-encrypt 3 contact fields", value=encrypt * 1e6,
+            unit="us", ratio_to="client CPU/job", ratio=encrypt * 1e6 / main.cpu_us_per_job),
+        *_wall_rows("onboard_many", main, latency_floor, signing_floor),
+    ]  # fmt: skip
+    for name in variants:
+        outcome = _median(timed[name])
+        rows += _wall_rows(f"variant {name}", outcome, latency_floor, signing_floor)
+        rows += [
+            Row(benchmark=f"{BENCH} variant {name}", metric="wall", value=outcome.wall_s,
+                unit="s", ratio_to="installed package", ratio=outcome.wall_s / main.wall_s),
+            Row(benchmark=f"{BENCH} variant {name}", metric="client CPU/job",
+                value=outcome.cpu_us_per_job, unit="us", ratio_to="installed package",
+                ratio=outcome.cpu_s / main.cpu_s),
+        ]  # fmt: skip
+    pool_floor = sizes.jobs / 64 * LATENCY
+    sandbox_floor = sizes.sandbox_jobs / CONCURRENCY * LATENCY
+    rows += [
+        Row(benchmark=BENCH, metric="server CPU/answer (minimal server)",
+            value=(server_cpu1 - server_cpu0) / max(1, requests1 - requests0) * 1e6, unit="us"),
+        Row(benchmark=BENCH, metric="default pool (64/host) wall", value=default_pool.wall_s,
+            unit="s", ratio_to="its floor jobs/64 x 50 ms",
+            ratio=default_pool.wall_s / pool_floor),
+        Row(benchmark=f"{BENCH} {sizes.sandbox_jobs} jobs", metric="minimal server wall",
+            value=small.wall_s, unit="s", ratio_to="latency floor",
+            ratio=small.wall_s / sandbox_floor),
+        Row(benchmark=f"{BENCH} {sizes.sandbox_jobs} jobs", metric="sandbox wall",
+            value=in_sandbox.wall_s, unit="s", ratio_to="minimal server",
+            ratio=in_sandbox.wall_s / small.wall_s),
+        Row(benchmark=f"{BENCH} RSS", metric=f"peak RSS {sizes.rss_small} jobs (latency 0)",
+            value=rss_small.rss_mb, unit="MB"),
+        Row(benchmark=f"{BENCH} RSS", metric=f"peak RSS {sizes.rss_large} jobs (latency 0)",
+            value=rss_large.rss_mb, unit="MB", ratio_to=f"{sizes.rss_small} jobs",
+            ratio=rss_large.rss_mb / rss_small.rss_mb),
+    ]  # fmt: skip
+    return rows
+
+
+def _sandbox(directory: Path) -> ChildServer:
+    """``wxpay-async sandbox`` on a free port, writing its identity to ``directory``."""
+    script = Path(sys.executable).with_name("wxpay-async")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "wxpay_async.cli"]
+    options = ["--port", "0", "--identity", str(directory), "--latency", str(LATENCY)]
+    return ChildServer([*command, "sandbox", *options], cwd=REPO)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_batch")
+    parser.add_argument("--quick", action="store_true", help="1,000 jobs; smaller RSS sizes")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="also time the batch with the wxpay_async package in DIR (a modified copy)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed runs per configuration, interleaved"
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child_main()
+        return
+    variants = {}
+    for item in args.variant:
+        name, sep, directory = item.partition("=")
+        if not sep or not (Path(directory) / "wxpay_async").is_dir():
+            parser.error(f"--variant {item!r}: expected NAME=DIR with DIR/wxpay_async")
+        variants[name] = Path(directory)
+    rows = run(quick=args.quick, variants=variants, repeats=max(1, args.repeat))
+    print(machine())
+    print_rows(rows)
+
+
+if __name__ == "__main__":
+    main()
