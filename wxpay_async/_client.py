@@ -33,7 +33,7 @@ from ._version import __version__
 from .crypto import encrypt_field, max_plaintext_bytes
 from .trust import CertificateTrust, RawResponse, Trust
 
-__all__ = ["AccessToken", "WxPayClient"]
+__all__ = ["AccessToken", "WxPayClient", "answer_document", "decode_json", "structure_answer"]
 
 log = logging.getLogger("wxpay_async")
 T = TypeVar("T")
@@ -376,18 +376,30 @@ def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: End
     return encrypt_field(key, value, endpoint.padding)
 
 
-def decode_json(raw: RawResponse, response_type: type[T]) -> T:
-    """Structure a verified JSON answer; a 204 or empty body gives an empty object."""
+def answer_document(raw: RawResponse) -> dict[str, Any]:
+    """The JSON object of a verified answer (``{}`` for a 204 or empty body)."""
     try:
         document = json.loads(raw.body) if raw.body else {}
     except ValueError:
+        document = None
+    if not isinstance(document, dict):
         raise UnexpectedResponseError(
-            f"HTTP {raw.status} answer is not JSON (Request-ID={raw.headers.get('Request-ID')})"
-        ) from None
+            f"HTTP {raw.status} answer is not a JSON object "
+            f"(Request-ID={raw.headers.get('Request-ID')})"
+        )
+    return document
+
+
+def structure_answer(document: dict[str, Any], cls: type[T], raw: RawResponse) -> T:
+    """Structure an answer's document; a shape error is the answer's fault, not the caller's."""
     try:
-        return structure(document, response_type)
+        return structure(document, cls)
     except ValidationError as exc:
-        # A verified answer we cannot read: report it as the answer's fault, not the caller's.
         raise UnexpectedResponseError(
             f"unexpected response shape: {exc} (Request-ID={raw.headers.get('Request-ID')})"
         ) from None
+
+
+def decode_json(raw: RawResponse, response_type: type[T]) -> T:
+    """Structure a verified JSON answer into ``response_type``."""
+    return structure_answer(answer_document(raw), response_type, raw)

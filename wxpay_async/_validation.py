@@ -95,12 +95,19 @@ def https_url(max_len: int) -> Validator:
     return check
 
 
+def _check_sequence(name: str, value: Any) -> None:
+    # A bare string is a sequence too: each character would pass as a one-letter item.
+    if not isinstance(value, (list, tuple)):
+        raise ValidationError(name, f"must be a list, got {type(value).__name__}")
+
+
 def count(min_items: int = 1, max_items: int | None = None) -> Validator:
     """A sequence with ``min_items..max_items`` entries."""
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None:
             return
+        _check_sequence(attribute.name, value)
         n = len(value)
         if n < min_items:
             raise ValidationError(attribute.name, f"must have at least {min_items} item(s)")
@@ -117,6 +124,7 @@ def each(min_len: int = 1, max_len: int | None = None, *, pattern: str | None = 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Sequence[Any] | None) -> None:
         if value is None:
             return
+        _check_sequence(attribute.name, value)
         for i, item in enumerate(value):
             _check_text(f"{attribute.name}[{i}]", item, min_len, max_len, compiled, None)
 

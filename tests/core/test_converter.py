@@ -126,3 +126,8 @@ def test_bad_compact_times(value: Any) -> None:
 
 def test_naive_datetimes_are_sent_as_beijing_time() -> None:
     assert converter.unstructure(dt.datetime(2024, 1, 2, 3, 4, 5)) == "2024-01-02T03:04:05+08:00"
+
+
+def test_directly_built_models_refuse_a_string_for_a_list() -> None:
+    with pytest.raises(ValidationError, match="tags: must be a list"):
+        Request(name="a", inner=Inner(email="a"), tags="ab")  # type: ignore[arg-type]

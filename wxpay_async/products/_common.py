@@ -8,15 +8,13 @@ answer whose JSON needs a touch before it is structured (decrypted contact field
 from __future__ import annotations
 
 import enum
-import json
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 
-from .._converter import structure
-from .._errors import UnexpectedResponseError, ValidationError
+from .._client import answer_document, structure_answer
+from .._errors import ValidationError
 from .._validation import Validator, count, each, text
-from ..trust import RawResponse
 
 __all__ = [
     "answer_document",
@@ -31,7 +29,6 @@ __all__ = [
     "structure_answer",
 ]
 
-T = TypeVar("T")
 
 #: Media IDs returned by the upload API are usually longer than the 32 characters some request
 #: tables print; the response tables (and observed IDs) allow 128 (spec §A2.1, §A4.5).
@@ -121,27 +118,3 @@ def require(condition: bool, field: str, rule: str) -> None:
     """Raise :class:`ValidationError` for a cross-field rule that does not hold."""
     if not condition:
         raise ValidationError(field, rule)
-
-
-def answer_document(raw: RawResponse) -> dict[str, Any]:
-    """The JSON object of a verified answer (``{}`` for an empty body)."""
-    try:
-        document = json.loads(raw.body) if raw.body else {}
-    except ValueError:
-        document = None
-    if not isinstance(document, dict):
-        raise UnexpectedResponseError(
-            f"HTTP {raw.status} answer is not a JSON object "
-            f"(Request-ID={raw.headers.get('Request-ID')})"
-        )
-    return document
-
-
-def structure_answer(document: dict[str, Any], cls: type[T], raw: RawResponse) -> T:
-    """Structure an answer's document; a shape error is the answer's fault, not the caller's."""
-    try:
-        return structure(document, cls)
-    except ValidationError as exc:
-        raise UnexpectedResponseError(
-            f"unexpected response shape: {exc} (Request-ID={raw.headers.get('Request-ID')})"
-        ) from None
