@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import secrets
-import string
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
@@ -20,7 +19,6 @@ __all__ = [
 ]
 
 AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
-_NONCE_ALPHABET = string.ascii_letters + string.digits
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
 
@@ -43,8 +41,12 @@ def sign(private_key: RSAPrivateKey, message: bytes) -> str:
 
 
 def new_nonce(length: int = 32) -> str:
-    """A random ``[0-9A-Za-z]`` string, as the official SDKs generate (32 characters)."""
-    return "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(length))
+    """A random ``[0-9a-f]`` string of ``length`` characters (32 by default, as the SDKs send).
+
+    Hex is a subset of the ``[0-9A-Za-z]`` alphabet WeChat documents, and ``token_hex`` costs
+    about 1 µs where 32 ``secrets.choice`` calls cost about 50 (once per request attempt).
+    """
+    return secrets.token_hex((length + 1) // 2)[:length]
 
 
 def format_authorization(
