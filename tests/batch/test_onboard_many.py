@@ -187,3 +187,42 @@ async def test_concurrency_must_be_positive(sandbox: Sandbox, tmp_path: Path) ->
     async with sandbox.client() as client:
         with pytest.raises(ValueError, match="concurrency"):
             await collect(onboard_many(client, [], concurrency=0, journal=tmp_path / "j.db"))
+
+
+async def test_a_slow_consumer_holds_back_the_workers(sandbox: Sandbox, tmp_path: Path) -> None:
+    mchid = sandbox.credentials.mchid
+    async with sandbox.client() as client:
+        agen = onboard_many(
+            client,
+            (application(i, mchid) for i in range(100)),
+            concurrency=2,
+            journal=tmp_path / "j.db",
+        )
+        await agen.__anext__()
+        await asyncio.sleep(0.3)  # the consumer stalls; workers must not run ahead
+        sent = sum(1 for r in sandbox.requests if r.path == PATH)
+        await agen.aclose()
+    assert sent <= 2 * 2 + 2 + 1  # queued results + jobs in flight + the one consumed
+
+
+async def test_a_failing_input_stops_the_batch_with_its_error(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+
+    def rows() -> Any:
+        for i in range(50):
+            if i == 30:
+                raise OSError("jobs file went away")
+            yield application(i, mchid)
+
+    async with sandbox.client() as client:
+        seen: list[JobResult] = []
+        with pytest.raises(OSError, match="went away"):
+            async for result in onboard_many(
+                client, rows(), concurrency=4, journal=tmp_path / "j.db"
+            ):
+                seen.append(result)
+    with Journal(tmp_path / "j.db") as journal:
+        done = journal.counts().get("done", 0)
+    assert len(seen) <= done <= 30  # everything yielded was journaled first; nothing past row 30

@@ -283,20 +283,28 @@ async def onboard_many(
     runner = _Runner(client, store, padding)
     inbox: asyncio.Queue[_Unit | None] = asyncio.Queue(maxsize=concurrency * 2)
     outbox: asyncio.Queue[object] = asyncio.Queue()
+    # Backpressure from a slow consumer: a worker takes a new job only while fewer than
+    # 2 x concurrency results wait to be yielded, so memory stays flat however long the input.
+    slots = asyncio.Semaphore(concurrency * 2)
     started = time.monotonic()
     counts = {"done": 0, "failed": 0}
 
     async def produce() -> None:
-        try:
-            async for item in _iterate(applications):
-                await inbox.put(_unit(item))
-        finally:
-            for _ in range(concurrency):
-                await inbox.put(None)
+        # No try/finally: a failed or cancelled producer must not block on a full queue;
+        # its exception reaches the consumer, which then cancels the workers.
+        async for item in _iterate(applications):
+            await inbox.put(_unit(item))
+        for _ in range(concurrency):
+            await inbox.put(None)
 
     async def work() -> None:
-        while (unit := await inbox.get()) is not None:
-            await outbox.put(await runner.run(unit))
+        while True:
+            await slots.acquire()
+            unit = await inbox.get()
+            if unit is None:
+                slots.release()
+                return
+            outbox.put_nowait(await runner.run(unit))
 
     producer = asyncio.create_task(produce(), name="wxpay-batch-producer")
     workers = [
@@ -314,6 +322,7 @@ async def onboard_many(
             if isinstance(item, BaseException):
                 raise item
             assert isinstance(item, JobResult)
+            slots.release()
             counts["done" if item.ok else "failed"] += 1
             if on_progress is not None:
                 on_progress(
