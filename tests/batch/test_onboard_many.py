@@ -216,13 +216,17 @@ async def test_a_failing_input_stops_the_batch_with_its_error(
                 raise OSError("jobs file went away")
             yield application(i, mchid)
 
-    async with sandbox.client() as client:
-        seen: list[JobResult] = []
-        with pytest.raises(OSError, match="went away"):
+    seen: list[JobResult] = []
+
+    async def consume() -> None:
+        async with sandbox.client() as client:
             async for result in onboard_many(
                 client, rows(), concurrency=4, journal=tmp_path / "j.db"
             ):
                 seen.append(result)
+
+    with pytest.raises(OSError, match="went away"):
+        await consume()
     with Journal(tmp_path / "j.db") as journal:
         done = journal.counts().get("done", 0)
     assert len(seen) <= done <= 30  # everything yielded was journaled first; nothing past row 30
