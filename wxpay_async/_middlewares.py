@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -164,14 +165,21 @@ def retry_middleware(
 
 
 def sign_middleware(
-    state: CallState, credentials: MerchantCredentials
+    state: CallState, credentials: MerchantCredentials, executor: Executor | None = None
 ) -> aiohttp.ClientMiddlewareType:
-    """Put a fresh Authorization header on each attempt, over the exact URL and body bytes."""
+    """Put a fresh Authorization header on each attempt, over the exact URL and body bytes.
+
+    With ``executor``, the RSA signature is computed there: ``cryptography`` releases the GIL
+    while signing, so a spare core signs while the event loop keeps serving other requests.
+    """
 
     async def sign(req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        authorization = credentials.authorization(
-            req.method, state.canonical_url, state.sign_body, int(time.time())
-        )
+        args = (req.method, state.canonical_url, state.sign_body, int(time.time()))
+        if executor is None:
+            authorization = credentials.authorization(*args)
+        else:
+            loop = asyncio.get_running_loop()
+            authorization = await loop.run_in_executor(executor, credentials.authorization, *args)
         req.headers["Authorization"] = authorization
         return await handler(req)
 

@@ -56,7 +56,7 @@ def _check_text(
         raise ValidationError(name, f"must be at most {max_len} characters (got {n})")
     if compiled is not None and not compiled.fullmatch(value):
         raise ValidationError(name, describe or f"must match {compiled.pattern}")
-    if any(ord(ch) > 0xFFFF for ch in value):
+    if not value.isascii() and any(ord(ch) > 0xFFFF for ch in value):
         # WeChat Pay accepts only 1-3 byte UTF-8 characters (no emoji / supplementary plane).
         raise ValidationError(
             name, "must not contain characters outside the Basic Multilingual Plane"

@@ -17,9 +17,11 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from ._client import WxPayClient
 from ._config import RetryPolicy
 from .batch import JobResult, Progress, onboard_many
 from .config_file import client_from_config
@@ -39,6 +41,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="attempts per request on SYSTEM_ERROR/429/lost answers (same key and body)",
     )
     parser.add_argument("--out", type=Path, default=Path("results.jsonl"))
+    parser.add_argument(
+        "--sign-threads",
+        type=int,
+        default=0,
+        help="sign requests in N threads (helps only when a CPU core is otherwise idle)",
+    )
     parser.add_argument(
         "--progress",
         choices=("auto", "bar", "lines", "none"),
@@ -132,16 +140,32 @@ async def _run(args: argparse.Namespace) -> int:
 
     async def consume() -> None:
         retry = RetryPolicy(attempts=args.attempts)
-        async with client_from_config(args.config, retry=retry) as client:
-            with args.out.open("w", encoding="utf-8") as out:
-                async for result in onboard_many(
-                    client,
-                    _stream(args.jobs),
-                    concurrency=args.concurrency,
-                    journal=args.journal,
-                    on_progress=on_progress,
-                ):
-                    _record(result, out, totals, codes)
+        # The pool must allow as many connections as jobs in flight, or --concurrency would
+        # be silently capped by the client's default of 64 per host.
+        pool = {
+            "connections": max(100, args.concurrency),
+            "connections_per_host": max(64, args.concurrency),
+        }
+        signer = ThreadPoolExecutor(args.sign_threads) if args.sign_threads > 0 else None
+        try:
+            async with client_from_config(
+                args.config, retry=retry, sign_executor=signer, **pool
+            ) as client:
+                await _write_results(client)
+        finally:
+            if signer is not None:
+                signer.shutdown(wait=False, cancel_futures=True)
+
+    async def _write_results(client: WxPayClient) -> None:
+        with args.out.open("w", encoding="utf-8") as out:
+            async for result in onboard_many(
+                client,
+                _stream(args.jobs),
+                concurrency=args.concurrency,
+                journal=args.journal,
+                on_progress=on_progress,
+            ):
+                _record(result, out, totals, codes)
 
     task = asyncio.create_task(consume())
     loop = asyncio.get_running_loop()
@@ -189,7 +213,7 @@ def _record(
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.concurrency < 1 or args.attempts < 1:
+    if args.concurrency < 1 or args.attempts < 1 or args.sign_threads < 0:
         print("--concurrency and --attempts must be at least 1", file=sys.stderr)
         return 2
     if str(args.jobs) != "-" and not args.jobs.exists():

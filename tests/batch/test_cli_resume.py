@@ -108,6 +108,8 @@ def onboard(config: Path, jobs: Path, journal: Path, out: Path) -> list[str]:
         "16",
         "--attempts",
         "12",
+        "--sign-threads",
+        "1",
         "--progress",
         "lines",
     ]

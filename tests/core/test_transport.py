@@ -336,3 +336,27 @@ async def test_no_secret_in_logs_at_debug(
     ]
     for secret in forbidden:
         assert secret not in text
+
+
+async def test_signing_in_an_executor_gives_valid_fresh_signatures(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake.answers.extend([Answer(500, SYSTEM_ERROR), Answer(), Answer()])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        async with WxPayClient(
+            credentials,
+            trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
+            hosts=Hosts.single(fake.url),
+            retry=RetryPolicy(sleep=False),
+            sign_executor=pool,
+        ) as c:
+            await asyncio.gather(
+                c.send(CREATE, body=b'{"a":1}', idempotency_key="k9"),
+                c.send(GET, path_params={"sub_mchid": "2"}),
+            )
+    assert len(fake.seen) == 3
+    for i in range(3):
+        assert_signed_by(credentials, fake, i)
+    assert len({signature_params(fake, i)["nonce_str"] for i in range(3)}) == 3
