@@ -1,8 +1,9 @@
 """Signed request throughput: wxpay_async vs wechatpayv3 vs a hand-written aiohttp floor.
 
-N signed GETs of ``/v3/global/merchant/h5/permission/{sub_mchid}`` (H5 authorization state) at
-concurrency 1, 16 and 64 against one local server in a separate process (``_servers.py``),
-public-key trust mode. Each client signs every request and RSA-verifies every answer.
+N = 2,000 signed GETs of ``/v3/global/merchant/h5/permission/{sub_mchid}`` (H5 authorization
+state) per client at concurrency 1, 16 and 64, against one local server in a separate process
+(``_servers.py``), public-key trust mode. Every client signs every request and RSA-verifies
+every answer.
 
 * ``wxpay_async``: ``h5_permission.get_authorization_state(client, sub_mchid)``, what users call
   (validation, signing, verification, a typed answer model).
@@ -11,13 +12,15 @@ public-key trust mode. Each client signs every request and RSA-verifies every an
   product functions call, plus ``json.loads`` of the text, is used).
 * ``floor``: ``_floor.py``, sign + aiohttp GET + verify and nothing else.
 
-The client runs in this process pinned to CPU 0, the server pinned to CPU 1 (when the machine
-has two or more CPUs); client CPU per request is ``time.process_time()`` over the timed run ÷ N.
-Every configuration runs 3× in interleaved order; the table shows medians. A final pair of
-unpinned runs compares the floor with RSA signing offloaded to a thread pool.
+The client runs in this process pinned to one CPU, the server pinned to another (``--no-pin``
+to let them float); client CPU per request is ``time.process_time()`` over the timed calls ÷
+their number. The clients take turns of 250 calls within one run so that background load hits
+them alike; each concurrency runs 3 times; the table shows medians, and each ratio is the
+median of the per-run ratios. A last, unpinned section compares signing on the event loop
+with signing in one thread (``WxPayClient(sign_executor=...)``, and the same in the floor).
 
-``python -m benchmarks.bench_requests [--quick] [--profile]``; ``--profile`` prints a
-pyinstrument profile of wxpay_async's client path instead of the table.
+``python -m benchmarks.bench_requests [--quick] [--no-pin] [--profile]``; ``--profile``
+prints a pyinstrument profile of wxpay_async's client path instead of the table.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import statistics
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -57,8 +61,13 @@ ClientFactory = Callable[[Identity, str], AbstractAsyncContextManager[Call]]
 
 
 @asynccontextmanager
-async def wxpay_async_client(identity: Identity, base_url: str) -> AsyncIterator[Call]:
-    """The product coroutine users call, on a client in public-key mode."""
+async def wxpay_async_client(
+    identity: Identity, base_url: str, *, sign_threads: int = 0
+) -> AsyncIterator[Call]:
+    """The product coroutine users call, on a client in public-key mode.
+
+    ``sign_threads``: sign in a thread pool of that size (``WxPayClient(sign_executor=...)``).
+    """
     from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, WxPayClient
     from wxpay_async.products import h5_permission
 
@@ -69,14 +78,21 @@ async def wxpay_async_client(identity: Identity, base_url: str) -> AsyncIterator
         apiv3_key=identity.apiv3_key,
     )
     trust = PublicKeyTrust(identity.public_key_id, identity.platform_public_pem)
-    async with WxPayClient(credentials, trust=trust, hosts=Hosts.single(base_url)) as client:
+    executor = ThreadPoolExecutor(max_workers=sign_threads) if sign_threads else None
+    try:
+        async with WxPayClient(
+            credentials, trust=trust, hosts=Hosts.single(base_url), sign_executor=executor
+        ) as client:
 
-        async def call() -> None:
-            state = await h5_permission.get_authorization_state(client, SUB_MCHID)
-            if state.sub_mchid != SUB_MCHID:
-                raise RuntimeError("wxpay_async: unexpected answer")
+            async def call() -> None:
+                state = await h5_permission.get_authorization_state(client, SUB_MCHID)
+                if state.sub_mchid != SUB_MCHID:
+                    raise RuntimeError("wxpay_async: unexpected answer")
 
-        yield call
+            yield call
+    finally:
+        if executor is not None:
+            executor.shutdown()
 
 
 @asynccontextmanager
@@ -110,8 +126,16 @@ def _floor(identity: Identity, base_url: str) -> AbstractAsyncContextManager[Cal
     return floor_client(identity, base_url, PATH)
 
 
-def _floor_offload(identity: Identity, base_url: str) -> AbstractAsyncContextManager[Call]:
-    return floor_client(identity, base_url, PATH, offload=True)
+#: Signing threads in the offload comparison: one spare core's worth.
+SIGN_THREADS = 1
+
+
+def _floor_threads(identity: Identity, base_url: str) -> AbstractAsyncContextManager[Call]:
+    return floor_client(identity, base_url, PATH, sign_threads=SIGN_THREADS)
+
+
+def _wxpay_async_threads(identity: Identity, base_url: str) -> AbstractAsyncContextManager[Call]:
+    return wxpay_async_client(identity, base_url, sign_threads=SIGN_THREADS)
 
 
 CLIENTS: dict[str, ClientFactory] = {
@@ -119,6 +143,14 @@ CLIENTS: dict[str, ClientFactory] = {
     "wechatpayv3": wechatpayv3_client,
     "floor": _floor,
 }
+#: The unpinned comparison of signing on the event loop with signing in a thread.
+OFFLOAD_CLIENTS: dict[str, ClientFactory] = {
+    "wxpay_async": wxpay_async_client,
+    "wxpay_async, sign_executor": _wxpay_async_threads,
+    "floor": _floor,
+    "floor, sign in a thread": _floor_threads,
+}
+OFFLOAD_CONCURRENCY = (1, 64)
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -290,66 +322,70 @@ def _offload_rows(concurrency: int, runs: list[dict[str, Sample]]) -> list[Row]:
     def med(name: str, field: str) -> float:
         return _median(getattr(run[name], field) for run in runs)
 
-    def ratio(field: str) -> float:
-        return _median(
-            getattr(run["threads"], field) / getattr(run["inline"], field) for run in runs
-        )
+    def ratio(name: str, base: str, field: str) -> float:
+        return _median(getattr(run[name], field) / getattr(run[base], field) for run in runs)
 
-    return [
-        Row(benchmark=bench, metric="floor, sign inline req/s", value=med("inline", "rps"),
-            unit="req/s"),
-        Row(benchmark=bench, metric="floor, sign in threads req/s", value=med("threads", "rps"),
-            unit="req/s", ratio_to="inline", ratio=ratio("rps")),
-        Row(benchmark=bench, metric="floor, sign in threads CPU/req",
-            value=med("threads", "cpu_us"), unit="us", ratio_to="inline", ratio=ratio("cpu_us")),
-    ]  # fmt: skip
+    rows: list[Row] = []
+    for base, threaded in (
+        ("wxpay_async", "wxpay_async, sign_executor"),
+        ("floor", "floor, sign in a thread"),
+    ):
+        rows += [
+            Row(benchmark=bench, metric=f"{base} req/s", value=med(base, "rps"), unit="req/s"),
+            Row(benchmark=bench, metric=f"{threaded} req/s", value=med(threaded, "rps"),
+                unit="req/s", ratio_to="inline", ratio=ratio(threaded, base, "rps")),
+            Row(benchmark=bench, metric=f"{threaded} p50", value=med(threaded, "p50_ms"),
+                unit="ms", ratio_to="inline", ratio=ratio(threaded, base, "p50_ms")),
+            Row(benchmark=bench, metric=f"{threaded} CPU/req", value=med(threaded, "cpu_us"),
+                unit="us", ratio_to="inline", ratio=ratio(threaded, base, "cpu_us")),
+        ]  # fmt: skip
+    return rows
+
+
+def _runs(
+    factories: dict[str, ClientFactory],
+    identity: Identity,
+    url: str,
+    *,
+    concurrency: int,
+    n: int,
+    repeats: int,
+    turn: int,
+) -> list[dict[str, Sample]]:
+    """``repeats`` interleaved runs, the clients' order rotated from one run to the next."""
+    runs = []
+    names = list(factories)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        order = {name: factories[name] for name in names[shift:] + names[:shift]}
+        runs.append(
+            asyncio.run(interleaved(order, identity, url, n=n, concurrency=concurrency, turn=turn))
+        )
+    return runs
 
 
 def run(quick: bool = False, *, pin: bool = True) -> list[Row]:
-    """Every client at every concurrency, 3 interleaved runs; median rows."""
+    """Every client at every concurrency, 3 interleaved runs each; median rows."""
     n, repeats, turn = (200, 1, 100) if quick else (2000, 3, 250)
     identity = Identity.generate()
     client_cpu, server_cpu = cpus() if pin else (None, None)
-    runs: dict[int, list[dict[str, Sample]]] = {c: [] for c in CONCURRENCY}
-    offload: list[dict[str, Sample]] = []
+    rows: list[Row] = []
     with server(identity, server_cpu) as srv:
         with pinned(client_cpu):
-            for repeat in range(repeats):
-                names = list(CLIENTS)
-                order = names[repeat % len(names) :] + names[: repeat % len(names)]
-                for concurrency in CONCURRENCY:
-                    factories = {name: CLIENTS[name] for name in order}
-                    runs[concurrency].append(
-                        asyncio.run(
-                            interleaved(
-                                factories,
-                                identity,
-                                srv.url,
-                                n=n,
-                                concurrency=concurrency,
-                                turn=turn,
-                            )
-                        )
-                    )
-        # Unpinned, both CPUs free for the taking: does signing in a thread pool help?
-        for _ in range(repeats):
-            offload.append(
-                asyncio.run(
-                    interleaved(
-                        {"inline": _floor, "threads": _floor_offload},
-                        identity,
-                        srv.url,
-                        n=n,
-                        concurrency=CONCURRENCY[-1],
-                        turn=turn,
-                    )
-                )
-            )
+            for concurrency in CONCURRENCY:
+                runs = _runs(
+                    CLIENTS, identity, srv.url,
+                    concurrency=concurrency, n=n, repeats=repeats, turn=turn,
+                )  # fmt: skip
+                rows += _rows(concurrency, runs)
+        # Unpinned, both CPUs to be had: does signing in a thread pool help?
+        for concurrency in OFFLOAD_CONCURRENCY:
+            runs = _runs(
+                OFFLOAD_CLIENTS, identity, srv.url,
+                concurrency=concurrency, n=n, repeats=repeats, turn=turn,
+            )  # fmt: skip
+            rows += _offload_rows(concurrency, runs)
         stats = _server_stats(srv.url)
-    rows: list[Row] = []
-    for concurrency in CONCURRENCY:
-        rows += _rows(concurrency, runs[concurrency])
-    rows += _offload_rows(CONCURRENCY[-1], offload)
     rows.append(
         Row(
             benchmark="requests server",
