@@ -40,6 +40,7 @@ log = logging.getLogger("wxpay_async")
 T = TypeVar("T")
 
 AccessToken = str | Callable[[], Awaitable[str]]
+_JSON = json.JSONDecoder()
 
 USER_AGENT = (
     f"wxpay_async/{__version__} ({platform.system()} {platform.release()}) "
@@ -259,9 +260,9 @@ class WxPayClient:
                 endpoint.method, url, data=body, headers=headers, middlewares=middlewares
             ) as response:
                 payload = await response.read()
-                raw = RawResponse(
-                    status=response.status, headers=dict(response.headers), body=payload
-                )
+                # The read-only, case-insensitive view: no copy, and ``raw.headers.get(
+                # "request-id")`` finds ``Request-ID`` whatever case the server used.
+                raw = RawResponse(status=response.status, headers=response.headers, body=payload)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise RequestTimeoutError(
                 f"{endpoint.name}: no answer within the timeout after {state.attempts} attempt(s)"
@@ -387,8 +388,10 @@ def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: End
 def answer_document(raw: RawResponse) -> dict[str, Any]:
     """The JSON object of a verified answer (``{}`` for a 204 or empty body)."""
     try:
-        document = json.loads(raw.body) if raw.body else {}
-    except ValueError:
+        # Decoded as UTF-8 (what WeChat sends) first: json.loads(bytes) sniffs for UTF-16/32
+        # and goes through more Python code, ~3 µs per answer.
+        document = _JSON.decode(raw.body.decode()) if raw.body else {}
+    except ValueError:  # UnicodeDecodeError included
         document = None
     if not isinstance(document, dict):
         raise UnexpectedResponseError(

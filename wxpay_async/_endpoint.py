@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -20,6 +21,11 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9]{1,64}")
 IDEMPOTENCY_KEY_RULE = "must be 1-64 letters and digits (uuid4().hex fits; dashes do not)"
+
+
+@functools.cache
+def _placeholders(path: str) -> tuple[str, ...]:
+    return tuple(_PLACEHOLDER.findall(path))
 
 
 def new_idempotency_key() -> str:
@@ -67,14 +73,17 @@ class Endpoint:
 
     def render_path(self, params: Mapping[str, Any]) -> str:
         """The path with each ``{name}`` percent-encoded (nothing left to re-encode later)."""
-
-        def substitute(match: re.Match[str]) -> str:
-            name = match.group(1)
+        names = _placeholders(self.path)
+        if not names:
+            return self.path
+        values: dict[str, str] = {}
+        for name in names:
             if name not in params:
                 raise ValidationError(name, "is required (path parameter)")
             value = params[name]
             if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
                 raise ValidationError(name, "must be a non-empty string or integer")
-            return quote(str(value), safe="")
-
-        return _PLACEHOLDER.sub(substitute, self.path)
+            text = str(value)
+            # IDs are nearly always ASCII letters and digits: nothing to escape, skip quote().
+            values[name] = text if text.isascii() and text.isalnum() else quote(text, safe="")
+        return self.path.format_map(values)

@@ -200,7 +200,7 @@ def verify_middleware(
         body = await response.read()
         success = response.status < 300
         state.verified = False
-        if not SignedHeaders.present(response.headers):
+        if "Wechatpay-Signature" not in response.headers:  # case-insensitive (CIMultiDict)
             if success:
                 response.release()
                 raise SignatureVerificationError(

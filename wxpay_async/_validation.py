@@ -15,7 +15,7 @@ import attrs
 
 from ._errors import ValidationError
 
-__all__ = ["count", "each", "https_url", "text", "utf8_at_most"]
+__all__ = ["check_text", "count", "each", "https_url", "text", "utf8_at_most"]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -36,6 +36,16 @@ def text(
         _check_text(attribute.name, value, min_len, max_len, compiled, describe)
 
     return check
+
+
+def check_text(field: str, value: Any, *, min_len: int = 1, max_len: int | None = None) -> str:
+    """``value`` if it is a string of ``min_len..max_len`` characters (outside any model).
+
+    For a lone argument such as a path parameter: building a one-field model only to read the
+    value back cost ~5 µs per call.
+    """
+    _check_text(field, value, min_len, max_len, None, None)
+    return str(value)
 
 
 def _check_text(

@@ -191,13 +191,14 @@ async def test_cancelled_after_success_still_records_done(
 
 
 async def test_heartbeat_keeps_a_long_handler_claimed(make: MakeInbox) -> None:
-    inbox = make(lease=0.1, wait=0)
-    handler = Recorder(delay=0.35)  # three and a half leases
+    # Leases long enough that a loaded CI machine still renews in time (a beat every 0.1 s).
+    inbox = make(lease=0.3, wait=0)
+    handler = Recorder(delay=1.0)  # more than three leases
     first = asyncio.create_task(inbox.process(note(), handler))
-    await handler.started.wait()
-    await asyncio.sleep(0.25)
-    assert await inbox.process(note(), handler) is Outcome.IN_PROGRESS
-    assert await first is Outcome.PROCESSED
+    await asyncio.wait_for(handler.started.wait(), 5)
+    await asyncio.sleep(0.7)  # the first lease would have expired twice over without beats
+    assert await asyncio.wait_for(inbox.process(note(), handler), 5) is Outcome.IN_PROGRESS
+    assert await asyncio.wait_for(first, 5) is Outcome.PROCESSED
     assert handler.calls == ["EV-1"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import time
 from collections.abc import Callable, Mapping
@@ -29,11 +28,14 @@ PROBE_PREFIX = "WECHATPAY/SIGNTEST/"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 _PKCS1 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+_REQUIRED = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:
     """Case-insensitive lookup on any mapping (plain dicts included)."""
     value = headers.get(name)
+    if type(value) is str:  # aiohttp's CIMultiDict and most frameworks: the common case
+        return value.strip()
     if value is None:
         lower = name.lower()
         for key, candidate in headers.items():
@@ -61,23 +63,22 @@ class SignedHeaders:
     @classmethod
     def from_headers(cls, headers: Mapping[str, Any]) -> SignedHeaders:
         """Read the four required headers; raises if one is missing or empty."""
-        values = {
-            "timestamp": _header(headers, "Wechatpay-Timestamp"),
-            "nonce": _header(headers, "Wechatpay-Nonce"),
-            "signature": _header(headers, "Wechatpay-Signature"),
-            "serial": _header(headers, "Wechatpay-Serial"),
-        }
+        timestamp = _header(headers, "Wechatpay-Timestamp")
+        nonce = _header(headers, "Wechatpay-Nonce")
+        signature = _header(headers, "Wechatpay-Signature")
+        serial = _header(headers, "Wechatpay-Serial")
         request_id = _header(headers, "Request-ID")
-        missing = [f"Wechatpay-{k.capitalize()}" for k, v in values.items() if not v]
-        if missing:
+        if not (timestamp and nonce and signature and serial):
+            found = zip(_REQUIRED, (timestamp, nonce, signature, serial), strict=True)
+            missing = ", ".join(name for name, value in found if not value)
             raise SignatureVerificationError(
-                f"missing signature header(s): {', '.join(missing)}", request_id=request_id
+                f"missing signature header(s): {missing}", request_id=request_id
             )
         return cls(
-            timestamp=values["timestamp"] or "",
-            nonce=values["nonce"] or "",
-            signature=values["signature"] or "",
-            serial=values["serial"] or "",
+            timestamp=timestamp,
+            nonce=nonce,
+            signature=signature,
+            serial=serial,
             signature_type=_header(headers, "Wechatpay-Signature-Type"),
             request_id=request_id,
         )
@@ -126,7 +127,7 @@ def check_timestamp(
 def verify_signature(public_key: RSAPublicKey, message: bytes, signature_b64: str) -> bool:
     """True when ``signature_b64`` is a valid SHA256-RSA signature of ``message``."""
     try:
-        raw = base64.b64decode(signature_b64, validate=True)
+        raw = binascii.a2b_base64(signature_b64, strict_mode=True)
         public_key.verify(raw, message, _PKCS1, _SHA256)
     except (InvalidSignature, binascii.Error, ValueError):
         return False

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
 from ..._client import WxPayClient
 from ..._converter import structure
 from ..._endpoint import Endpoint
 from ..._errors import ValidationError
-from .._common import identifier
+from ..._validation import check_text
 from ._models import (
     ApplymentState,
     ApplymentType,
@@ -110,11 +108,6 @@ MODIFY_DOMAIN = Endpoint(
 )
 
 
-@attrs.frozen(kw_only=True)
-class _SubMerchant:
-    sub_mchid: str = attrs.field(validator=identifier())
-
-
 def _applyment_id(value: Any) -> int:
     """An application number: a positive integer (or its decimal string)."""
     if isinstance(value, str) and value.isascii() and value.isdigit():
@@ -147,10 +140,8 @@ async def get_authorization_state(client: WxPayClient, sub_mchid: str) -> H5Auth
     FREQUENCY_LIMIT_EXCEED and SYSTEM_ERROR are retried.
     Doc: https://pay.weixin.qq.com/doc/global/v3/en/4012357016
     """
-    query = structure({"sub_mchid": sub_mchid}, _SubMerchant)
-    return await client.call(
-        STATE, H5AuthorizationStatus, path_params={"sub_mchid": query.sub_mchid}
-    )
+    check_text("sub_mchid", sub_mchid, max_len=32)
+    return await client.call(STATE, H5AuthorizationStatus, path_params={"sub_mchid": sub_mchid})
 
 
 async def get_application(client: WxPayClient, applyment_id: int | str) -> H5Application:
