@@ -218,9 +218,14 @@ class NotificationVerifier:
         raise TypeError("NotificationVerifier holds the APIv3 key and is not picklable")
 
 
+_JSON = json.JSONDecoder()
+
+
 def _load_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        document = json.loads(raw)
+        # UTF-8 first, then the str decoder: json.loads(bytes) sniffs for UTF-16/32 (slower,
+        # and WeChat sends UTF-8 only).
+        document = _JSON.decode(raw.decode())
     except ValueError:  # includes UnicodeDecodeError
         raise MalformedNotificationError(f"{what} is not valid JSON") from None
     if not isinstance(document, dict):
