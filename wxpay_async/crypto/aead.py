@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -15,7 +16,10 @@ __all__ = ["ALGORITHM", "decrypt", "encrypt"]
 ALGORITHM = "AEAD_AES_256_GCM"
 
 
+@functools.lru_cache(maxsize=8)
 def _cipher(key: bytes) -> AESGCM:
+    # Cached: the key schedule is a third of decrypting a notification resource. The few keys
+    # held here are APIv3 keys the credentials object holds anyway.
     try:
         return AESGCM(key)
     except ValueError:
