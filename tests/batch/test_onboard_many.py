@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,48 @@ async def test_a_failing_input_stops_the_batch_with_its_error(
     with Journal(tmp_path / "j.db") as journal:
         done = journal.counts().get("done", 0)
     assert len(seen) <= done <= 30  # everything yielded was journaled first; nothing past row 30
+
+
+async def test_every_result_is_committed_before_it_is_yielded(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Writes are grouped into one commit per event-loop turn; a second connection (another
+    # process, after a crash) must still find each yielded result already durable.
+    mchid = sandbox.credentials.mchid
+    path = tmp_path / "j.db"
+    async with sandbox.client() as client:
+        with Journal(path) as reader:
+            async for result in onboard_many(
+                client, (application(i, mchid) for i in range(200)), concurrency=64, journal=path
+            ):
+                record = reader.get(result.job_id)
+                assert record is not None and record.state == "done"
+                assert record.sub_mchid == result.sub_mchid
+    assert sandbox.submerchant_count == 200
+
+
+class _CommitFails(Journal):
+    """A journal whose disk fills up: every commit fails."""
+
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+async def test_nothing_is_sent_when_the_prepared_row_cannot_be_committed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    with _CommitFails(tmp_path / "j.db") as journal:
+        async with sandbox.client() as client:
+            with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+                await collect(
+                    onboard_many(
+                        client,
+                        (application(i, mchid) for i in range(20)),
+                        concurrency=8,
+                        journal=journal,
+                    )
+                )
+    assert not any(r.path == PATH for r in sandbox.requests)  # no key left unjournaled
+    with Journal(tmp_path / "j.db") as journal:
+        assert journal.counts() == {}  # rolled back, not half-written

@@ -40,7 +40,7 @@ from .._errors import (
 )
 from ..crypto import Padding
 from ..products import hk_merchants
-from ._journal import JobRecord, JobState, Journal
+from ._journal import GroupCommit, JobRecord, JobState, Journal
 
 __all__ = ["Job", "JobResult", "Journal", "Progress", "onboard_many"]
 
@@ -150,6 +150,7 @@ class _Runner:
     def __init__(self, client: WxPayClient, journal: Journal, padding: Padding | None) -> None:
         self.client = client
         self.journal = journal
+        self.group = GroupCommit(journal)
         self.padding = padding
         self.active: set[str] = set()
 
@@ -183,17 +184,18 @@ class _Runner:
                 body=record.body,
                 wechatpay_serial=record.wechatpay_serial or "",
             )
-            self.journal.resending(unit.job_id)
+            await self.group.write(self.journal.resending, unit.job_id)
         else:
             try:
                 prepared = await hk_merchants.prepare_create(
                     self.client, unit.application, padding=self.padding
                 )
             except ValidationError as exc:
-                return self._failed(unit, "VALIDATION_ERROR", str(exc), retryable=False)
+                return await self._failed(unit, "VALIDATION_ERROR", str(exc), retryable=False)
             except Exception as exc:
-                return self._failed(unit, type(exc).__name__, str(exc), retryable=True)
-            self.journal.prepared(
+                return await self._failed(unit, type(exc).__name__, str(exc), retryable=True)
+            await self.group.write(
+                self.journal.prepared,
                 unit.job_id,
                 unit.content_hash,
                 prepared.idempotency_key,
@@ -205,14 +207,14 @@ class _Runner:
             created = await hk_merchants.send_prepared(self.client, prepared)
         except APIError as exc:
             retryable = isinstance(exc, _RETRYABLE_ERRORS)
-            return self._failed(unit, exc.code, exc.message, retryable=retryable, key=key)
+            return await self._failed(unit, exc.code, exc.message, retryable=retryable, key=key)
         except _RETRYABLE_ERRORS as exc:
-            return self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
+            return await self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
         except Exception as exc:
             log.exception("job %s: unexpected error", unit.job_id)
-            return self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
+            return await self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
         status = None if created.verification_status is None else str(created.verification_status)
-        self.journal.done(unit.job_id, created.sub_mchid, status)
+        await self.group.write(self.journal.done, unit.job_id, created.sub_mchid, status)
         return JobResult(
             job_id=unit.job_id,
             ok=True,
@@ -230,10 +232,11 @@ class _Runner:
             return record.content_hash == unit.content_hash
         return False
 
-    def _failed(
+    async def _failed(
         self, unit: _Unit, code: str, message: str, *, retryable: bool, key: str | None = None
     ) -> JobResult:
-        self.journal.failed(
+        await self.group.write(
+            self.journal.failed,
             unit.job_id,
             unit.content_hash,
             code,
@@ -338,5 +341,6 @@ async def onboard_many(
         for task in (producer, *workers):
             task.cancel()
         await asyncio.gather(producer, *workers, return_exceptions=True)
+        runner.group.flush()
         if own_journal:
             store.close()

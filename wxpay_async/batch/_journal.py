@@ -6,21 +6,27 @@ After a crash (even SIGKILL between sending and recording), a resumed run finds 
 sub-merchant it already created instead of creating a second one.
 
 WAL mode with ``synchronous=NORMAL`` survives a killed process (every committed row is in the
-WAL); use ``synchronous="FULL"`` to also survive power loss, at the cost of an fsync per write.
-Writes are single-row and short, so they run on the event loop thread.
+WAL); use ``synchronous="FULL"`` to also survive power loss, at the cost of an fsync per commit.
+Writes are single-row and short, so they run on the event loop thread. ``onboard_many`` groups
+the writes its jobs make in one event-loop turn into one transaction (:class:`GroupCommit`):
+each job still waits for its own row to be committed before it sends or reports, but the
+batch pays one commit per turn instead of one per row.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
-__all__ = ["JobRecord", "JobState", "Journal"]
+__all__ = ["GroupCommit", "JobRecord", "JobState", "Journal"]
 
 _COLUMNS = (
     "job_id, state, content_hash, idempotency_key, body, wechatpay_serial, sub_mchid,"
@@ -88,6 +94,21 @@ class Journal:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def begin(self) -> None:
+        """Open a transaction: the writes that follow become durable together at :meth:`commit`."""
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
 
     def get(self, job_id: str) -> JobRecord | None:
         row = self._db.execute(
@@ -159,6 +180,56 @@ class Journal:
             f"SELECT {_COLUMNS} FROM jobs ORDER BY job_id"  # noqa: S608 - constant columns
         ).fetchall()
         return [_record(row) for row in rows]
+
+
+class GroupCommit:
+    """Group commit for a :class:`Journal` shared by many coroutines on one event loop.
+
+    ``await group.write(journal.prepared, ...)`` runs the statement at once (its errors are
+    raised to the caller right there) inside a transaction left open until the end of the
+    current event-loop turn, then returns only once that transaction is committed. Every write
+    made during the turn shares the one commit. A failed commit is rolled back and raised to
+    every writer of that turn, so none of them goes on as if its row were durable.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._pending: asyncio.Future[None] | None = None
+
+    async def write(self, statement: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        commit = self._pending
+        if commit is None:
+            loop = asyncio.get_running_loop()
+            if not self.journal.in_transaction:
+                self.journal.begin()
+            commit = self._pending = loop.create_future()
+            loop.call_soon(self._commit)
+        statement(*args, **kwargs)  # a failed statement is undone alone; the others stand
+        # Shielded: a writer cancelled while waiting leaves the shared commit to the others.
+        await asyncio.shield(commit)
+
+    def flush(self) -> None:
+        """Commit the open turn now (before closing the journal)."""
+        if self._pending is not None:
+            self._commit()
+
+    def _commit(self) -> None:
+        commit, self._pending = self._pending, None
+        if commit is None:  # already flushed
+            return
+        try:
+            self.journal.commit()
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.journal.rollback()
+            if not commit.cancelled():
+                commit.set_exception(exc)
+                commit.exception()  # retrieved here: a turn whose writers all left is no error
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if not commit.cancelled():
+            commit.set_result(None)
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
