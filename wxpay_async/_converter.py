@@ -262,6 +262,9 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
     return structure_model
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool})
+
+
 def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
     hints = typing.get_type_hints(cls)
     plan = [(f.name, _declared(hints[f.name])) for f in attrs.fields(cls) if f.name != "extra"]
@@ -271,7 +274,12 @@ def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         out: dict[str, Any] = {}
         for name, declared in plan:
             value = getattr(obj, name)
-            if value is not None:
+            if value is None:
+                continue
+            # Plain JSON scalars (most fields) are their own wire form: no dispatch needed.
+            if type(value) in _JSON_SCALARS:
+                out[name] = value
+            else:
                 out[name] = converter.unstructure(value, unstructure_as=declared)
         if keeps_extra and obj.extra:
             for key, value in obj.extra.items():
