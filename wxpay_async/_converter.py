@@ -101,7 +101,8 @@ def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:
 
 
 # Class hooks dispatch on the MRO, so the StrEnum hook below wins over ``str`` for enums.
-converter.register_structure_hook(str, _strict(str, "a string"))
+_STR_HOOK = _strict(str, "a string")
+converter.register_structure_hook(str, _STR_HOOK)
 converter.register_structure_hook(int, _strict(int, "an integer"))
 converter.register_structure_hook(bool, _strict(bool, "a boolean"))
 converter.register_structure_hook(dt.datetime, lambda v, _t: parse_rfc3339(v))
@@ -231,7 +232,9 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
             continue
         field_type = _without_none(hints[f.name])
         hook = converter.get_structure_hook(field_type)
-        plan.append((f.name, f.alias or f.name, field_type, hook, f.default is attrs.NOTHING))
+        required = f.default is attrs.NOTHING
+        plain_str = field_type is str and hook is _STR_HOOK
+        plan.append((f.name, f.alias or f.name, field_type, hook, required, plain_str))
     known = frozenset(name for name, *_ in plan)
 
     def structure_model(data: Any, _type: Any) -> Any:
@@ -240,11 +243,14 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         if not isinstance(data, Mapping):
             raise ValidationError("", f"must be an object, got {type(data).__name__}")
         kwargs: dict[str, Any] = {}
-        for name, alias, field_type, hook, required in plan:
+        for name, alias, field_type, hook, required, plain_str in plan:
             value = data.get(name)
             if value is None:
                 if required:
                     raise ValidationError(name, "is required")
+                continue
+            if plain_str and type(value) is str:  # the common case, checked inline
+                kwargs[alias] = value
                 continue
             try:
                 kwargs[alias] = hook(value, field_type)
@@ -311,6 +317,29 @@ def structure(data: Any, cls: type[T]) -> T:
 def unstructure(obj: Any) -> Any:
     """Model → plain JSON-ready data (``None`` omitted)."""
     return converter.unstructure(obj)
+
+
+_DECODER = json.JSONDecoder()
+# Set by JSONDecoder.__init__ (the C scanner when available); not in typeshed.
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
+_JSON_WHITESPACE = " \t\n\r"
+
+
+def loads_utf8(raw: bytes) -> Any:
+    """``json.loads`` for a UTF-8 body (what WeChat sends), on the decoder's fast path.
+
+    ``json.loads(bytes)`` sniffs for UTF-16/32 and both entry points run whitespace regexes
+    around the C scanner: together ~1 µs per document on the notification and answer paths.
+    Raises ``ValueError`` (``UnicodeDecodeError`` or ``JSONDecodeError``) like ``json.loads``.
+    """
+    text = raw.decode()
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:  # leading whitespace, empty, or not JSON: the general path decides
+        return _DECODER.decode(text)
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def dumps(data: Any) -> bytes:

@@ -80,7 +80,9 @@ async def test_headers_are_read_case_insensitively_from_any_mapping(
     asgi = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
     raw_keys = {k.encode(): v.encode() for k, v in headers.items()}
     for variant in (lower, upper, asgi, raw_keys):
-        assert (await verifier.parse(variant, body)).id
+        notification = await verifier.parse(variant, body)
+        assert notification.id
+        assert notification.request_id == headers["Request-ID"]
 
 
 async def test_django_meta_helper(

@@ -33,7 +33,9 @@ def decrypt(key: bytes, nonce: str, associated_data: str | None, ciphertext_b64:
     Go SDK's own vector uses one (the credentials object enforces 32 bytes).
     """
     try:
-        data = base64.b64decode(ciphertext_b64, validate=True)
+        # strict_mode: the alphabet only, padding only at the end (b64decode(validate=True)
+        # refuses the same inputs through a regex first, ~0.5 µs slower on a resource).
+        data = binascii.a2b_base64(ciphertext_b64, strict_mode=True)
     except (binascii.Error, ValueError):
         raise DecryptionError("ciphertext is not valid Base64") from None
     if len(data) < 16:

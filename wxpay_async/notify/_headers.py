@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
-__all__ = ["HeadersLike", "as_header_mapping", "headers_from_meta"]
+__all__ = ["HeadersLike", "as_header_mapping", "headers_from_meta", "text_of"]
 
 #: Any mapping (looked up case-insensitively), or ASGI-style ``(name, value)`` pairs.
 HeadersLike = Mapping[str, Any] | Mapping[bytes, Any] | Iterable[tuple[str | bytes, str | bytes]]
@@ -14,7 +14,7 @@ HeadersLike = Mapping[str, Any] | Mapping[bytes, Any] | Iterable[tuple[str | byt
 _UNPREFIXED = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
 
 
-def _text(value: str | bytes) -> str:
+def text_of(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
@@ -35,17 +35,17 @@ def headers_from_meta(meta: Mapping[str, Any]) -> dict[str, str]:
             name = _UNPREFIXED[key]
         else:
             continue
-        headers[name] = _text(value)
+        headers[name] = text_of(value)
     return headers
 
 
-def as_header_mapping(headers: HeadersLike) -> Mapping[str, Any]:
-    """A mapping with ``str`` keys; ASGI pairs and ``bytes`` keys are decoded (Latin-1)."""
+def as_header_mapping(headers: HeadersLike) -> Mapping[Any, Any]:
+    """A mapping to look headers up in: ASGI pairs become a ``dict`` (Latin-1), mappings pass."""
     if isinstance(headers, Mapping):
-        if all(isinstance(key, str) for key in headers):
-            return cast("Mapping[str, Any]", headers)
-        return {_text(key): value for key, value in headers.items()}
+        # As is, whatever its key type: the signature headers are looked up case-insensitively
+        # over ``str`` and ``bytes`` names alike (see ``crypto.verify``), without a copy.
+        return cast("Mapping[Any, Any]", headers)
     out: dict[str, Any] = {}
     for key, value in headers:
-        out.setdefault(_text(key), _text(value))  # first occurrence wins, as with multidicts
+        out.setdefault(text_of(key), text_of(value))  # first occurrence wins, as with multidicts
     return out

@@ -35,7 +35,7 @@ from .._errors import (
     UnknownSerialError,
     WxPayError,
 )
-from ._headers import HeadersLike, as_header_mapping
+from ._headers import HeadersLike, as_header_mapping, text_of
 from ._inbox import Inbox, MemoryInbox, Outcome
 from ._model import Notification
 from ._verifier import NotificationVerifier
@@ -63,10 +63,9 @@ def failure_body(message: str) -> bytes:
 
 
 def _request_id(headers: HeadersLike) -> str | None:
-    mapping = as_header_mapping(headers)
-    for key, value in mapping.items():
-        if key.lower() == "request-id":
-            return str(value)
+    for key, value in as_header_mapping(headers).items():
+        if isinstance(key, (str, bytes)) and text_of(key).lower() == "request-id":
+            return text_of(value) if isinstance(value, (str, bytes)) else str(value)
     return None
 
 

@@ -9,7 +9,6 @@ resource decrypted.
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from .._converter import parse_rfc3339
+from .._converter import loads_utf8, parse_rfc3339
 from .._errors import (
     DecryptionError,
     MalformedNotificationError,
@@ -218,14 +217,9 @@ class NotificationVerifier:
         raise TypeError("NotificationVerifier holds the APIv3 key and is not picklable")
 
 
-_JSON = json.JSONDecoder()
-
-
 def _load_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        # UTF-8 first, then the str decoder: json.loads(bytes) sniffs for UTF-16/32 (slower,
-        # and WeChat sends UTF-8 only).
-        document = _JSON.decode(raw.decode())
+        document = loads_utf8(raw)
     except ValueError:  # includes UnicodeDecodeError
         raise MalformedNotificationError(f"{what} is not valid JSON") from None
     if not isinstance(document, dict):
