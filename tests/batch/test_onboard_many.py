@@ -276,3 +276,64 @@ async def test_nothing_is_sent_when_the_prepared_row_cannot_be_committed(
     assert not any(r.path == PATH for r in sandbox.requests)  # no key left unjournaled
     with Journal(tmp_path / "j.db") as journal:
         assert journal.counts() == {}  # rolled back, not half-written
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one journal object", "two connections"])
+async def test_two_batches_on_one_journal_file_run_side_by_side(
+    sandbox: Sandbox, tmp_path: Path, shared: bool
+) -> None:
+    # Group commit must not leave a transaction open across an await: a second batch on the
+    # same journal (object or file) would otherwise commit the first one's rows, or wait on
+    # its write lock from the event loop thread until "database is locked".
+    mchid = sandbox.credentials.mchid
+    path = tmp_path / "j.db"
+    first = Journal(path)
+    second = first if shared else Journal(path)
+
+    async def batch(journal: Journal, offset: int) -> list[JobResult]:
+        rows = (application(offset + i, mchid) for i in range(60))
+        return await collect(onboard_many(client, rows, concurrency=16, journal=journal))
+
+    try:
+        async with sandbox.client() as client:
+            a, b = await asyncio.wait_for(
+                asyncio.gather(batch(first, 0), batch(second, 1000)), timeout=30
+            )
+    finally:
+        first.close()
+        second.close()
+    assert all(r.ok for r in a + b)
+    with Journal(path) as journal:
+        assert journal.counts() == {"done": 120}
+    assert sandbox.submerchant_count == 120
+
+
+class _SecondStatementFails(Journal):
+    """``failed()`` runs two statements; here the second one breaks."""
+
+    def failed(self, job_id: str, content_hash: str, code: str, message: str, **kw: Any) -> None:
+        super().failed(job_id, content_hash, code, message, **kw)
+        raise sqlite3.IntegrityError("constraint failed")
+
+
+async def test_a_write_that_fails_is_undone_whole_and_the_others_stand(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    bad = application(0, mchid)
+    bad["name"] = ""  # a validation failure: recorded through failed()
+    with _SecondStatementFails(tmp_path / "j.db") as journal:
+        async with sandbox.client() as client:
+            with pytest.raises(sqlite3.IntegrityError):
+                await collect(
+                    onboard_many(
+                        client,
+                        [bad, *(application(i, mchid) for i in range(1, 10))],
+                        concurrency=10,
+                        journal=journal,
+                    )
+                )
+    with Journal(tmp_path / "j.db") as journal:
+        counts = journal.counts()
+    assert "failed" not in counts  # the half-done failure row was rolled back
+    assert counts.get("done", 0) + counts.get("prepared", 0) <= 9

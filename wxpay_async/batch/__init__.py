@@ -40,7 +40,7 @@ from .._errors import (
 )
 from ..crypto import Padding
 from ..products import hk_merchants
-from ._journal import GroupCommit, JobRecord, JobState, Journal
+from ._journal import JobRecord, JobState, Journal
 
 __all__ = ["Job", "JobResult", "Journal", "Progress", "onboard_many"]
 
@@ -150,7 +150,7 @@ class _Runner:
     def __init__(self, client: WxPayClient, journal: Journal, padding: Padding | None) -> None:
         self.client = client
         self.journal = journal
-        self.group = GroupCommit(journal)
+        self.group = journal.group_commit()
         self.padding = padding
         self.active: set[str] = set()
 

@@ -18,15 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import functools
+import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
 __all__ = ["GroupCommit", "JobRecord", "JobState", "Journal"]
+
+log = logging.getLogger("wxpay_async")
 
 _COLUMNS = (
     "job_id, state, content_hash, idempotency_key, body, wechatpay_serial, sub_mchid,"
@@ -85,6 +89,7 @@ class Journal:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute(_SCHEMA)
+        self._group: GroupCommit | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -98,6 +103,24 @@ class Journal:
     def begin(self) -> None:
         """Open a transaction: the writes that follow become durable together at :meth:`commit`."""
         self._db.execute("BEGIN IMMEDIATE")
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Make the statements inside atomic within the open transaction."""
+        self._db.execute("SAVEPOINT write")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO write")
+            self._db.execute("RELEASE write")
+            raise
+        self._db.execute("RELEASE write")
+
+    def group_commit(self) -> GroupCommit:
+        """This journal's one :class:`GroupCommit` (shared by every batch writing to it)."""
+        if self._group is None:
+            self._group = GroupCommit(self)
+        return self._group
 
     def commit(self) -> None:
         self._db.execute("COMMIT")
@@ -183,53 +206,72 @@ class Journal:
 
 
 class GroupCommit:
-    """Group commit for a :class:`Journal` shared by many coroutines on one event loop.
+    """Group commit for a :class:`Journal` written by many coroutines on one event loop.
 
-    ``await group.write(journal.prepared, ...)`` runs the statement at once (its errors are
-    raised to the caller right there) inside a transaction left open until the end of the
-    current event-loop turn, then returns only once that transaction is committed. Every write
-    made during the turn shares the one commit. A failed commit is rolled back and raised to
-    every writer of that turn, so none of them goes on as if its row were durable.
+    ``await group.write(journal.prepared, ...)`` queues the write and returns once it is
+    committed. The writes queued during one event-loop turn run together at the start of the
+    next one, synchronously, in one transaction: each inside its own savepoint, so a write
+    that fails is undone whole (both statements of :meth:`Journal.failed`) and raised to its
+    own writer while the others stand. A failed commit is rolled back and raised to every
+    writer of that turn, so none of them goes on as if its row were durable.
+
+    No transaction stays open across an ``await``: a second connection to the same file (a
+    reader, another journal object) never waits on one, and reads see committed rows only.
+    Use :meth:`Journal.group_commit` to share one per journal.
     """
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._pending: asyncio.Future[None] | None = None
+        self._queue: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
 
     async def write(self, statement: Callable[..., None], *args: Any, **kwargs: Any) -> None:
-        commit = self._pending
-        if commit is None:
-            loop = asyncio.get_running_loop()
-            if not self.journal.in_transaction:
-                self.journal.begin()
-            commit = self._pending = loop.create_future()
-            loop.call_soon(self._commit)
-        statement(*args, **kwargs)  # a failed statement is undone alone; the others stand
-        # Shielded: a writer cancelled while waiting leaves the shared commit to the others.
-        await asyncio.shield(commit)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        if not self._queue:
+            loop.call_soon(self.flush)
+        self._queue.append((functools.partial(statement, *args, **kwargs), done))
+        # Shielded: a writer cancelled while waiting still gets its row written and committed
+        # (a ``prepared`` row without a request is re-sent with the same key on resume).
+        await asyncio.shield(done)
 
     def flush(self) -> None:
-        """Commit the open turn now (before closing the journal)."""
-        if self._pending is not None:
-            self._commit()
-
-    def _commit(self) -> None:
-        commit, self._pending = self._pending, None
-        if commit is None:  # already flushed
+        """Run and commit every queued write now (also called before closing the journal)."""
+        batch, self._queue = self._queue, []
+        if not batch:
             return
+        written: list[asyncio.Future[None]] = []
         try:
+            self.journal.begin()
+            for statement, done in batch:
+                try:
+                    with self.journal.savepoint():
+                        statement()
+                except sqlite3.Error as exc:
+                    _settle(done, exc)
+                else:
+                    written.append(done)
             self.journal.commit()
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.journal.rollback()
-            if not commit.cancelled():
-                commit.set_exception(exc)
-                commit.exception()  # retrieved here: a turn whose writers all left is no error
+            log.warning("journal commit failed (%s); %d write(s) not recorded", exc, len(batch))
+            for _, done in batch:
+                _settle(done, exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        if not commit.cancelled():
-            commit.set_result(None)
+        for done in written:
+            _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
+    if done.done():
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
+        done.exception()  # retrieved: a writer that was cancelled meanwhile is no error
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
