@@ -236,8 +236,9 @@ async def test_a_failing_input_stops_the_batch_with_its_error(
 async def test_every_result_is_committed_before_it_is_yielded(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    # Writes are grouped into one commit per event-loop turn; a second connection (another
-    # process, after a crash) must still find each yielded result already durable.
+    # A second connection (another process, after a crash) finds each yielded result durable,
+    # with the yielded sub_mchid. Event-loop ordering alone makes this hold once the done row
+    # is queued; that a job *waits* for its commit is pinned by the failing-commit test below.
     mchid = sandbox.credentials.mchid
     path = tmp_path / "j.db"
     async with sandbox.client() as client:

@@ -98,6 +98,8 @@ async def _serve(args: argparse.Namespace) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
+            # Windows event loops have no signal handlers: there Ctrl-C reaches asyncio.run as
+            # KeyboardInterrupt, which stops the sandbox through the same finally block.
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
         print(
