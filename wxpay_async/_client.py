@@ -29,7 +29,7 @@ from ._errors import (
     WxPayError,
     api_error_for,
 )
-from ._middlewares import CallState, retry_middleware, sign_middleware, verify_middleware
+from ._middlewares import CallMiddleware, CallState
 from ._version import __version__
 from .crypto import encrypt_field, max_plaintext_bytes
 from .trust import CertificateTrust, RawResponse, Trust
@@ -238,25 +238,20 @@ class WxPayClient:
         endpoint = state.endpoint
         base = self.hosts.base(host_name)
         url = yarl.URL(base + state.canonical_url, encoded=True)
-        middlewares: tuple[aiohttp.ClientMiddlewareType, ...]
-        retry = retry_middleware(state, self.retry)
-        if endpoint.protocol == "v3":
-            signer = sign_middleware(state, self.credentials, self.sign_executor)
-            if endpoint.verify_response:
-                middlewares = (
-                    retry,
-                    signer,
-                    verify_middleware(state, self.trust, self.signature_window),
-                )
-            else:
-                middlewares = (retry, signer)
-        else:
-            middlewares = (retry,)
+        v3 = endpoint.protocol == "v3"
+        middleware = CallMiddleware(
+            state,
+            self.retry,
+            credentials=self.credentials if v3 else None,
+            executor=self.sign_executor,
+            trust=self.trust if v3 and endpoint.verify_response else None,
+            window=self.signature_window,
+        )
         session = self._session(base)
         started = time.perf_counter()
         try:
             async with session.request(
-                endpoint.method, url, data=body, headers=headers, middlewares=middlewares
+                endpoint.method, url, data=body, headers=headers, middlewares=(middleware,)
             ) as response:
                 payload = await response.read()
                 # The read-only, case-insensitive view: no copy, and ``raw.headers.get(

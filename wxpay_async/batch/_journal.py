@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import functools
 import logging
 import sqlite3
 import time
@@ -205,15 +204,21 @@ class Journal:
         return [_record(row) for row in rows]
 
 
+#: A queued write: the statement, its arguments, and the future its writer awaits.
+_Write = tuple[Callable[..., None], tuple[Any, ...], dict[str, Any], asyncio.Future[None]]
+
+
 class GroupCommit:
     """Group commit for a :class:`Journal` written by many coroutines on one event loop.
 
     ``await group.write(journal.prepared, ...)`` queues the write and returns once it is
     committed. The writes queued during one event-loop turn run together at the start of the
-    next one, synchronously, in one transaction: each inside its own savepoint, so a write
+    next one, synchronously, in one transaction. If any of them fails, that transaction is
+    rolled back and the turn runs again with each write inside its own savepoint, so a write
     that fails is undone whole (both statements of :meth:`Journal.failed`) and raised to its
-    own writer while the others stand. A failed commit is rolled back and raised to every
-    writer of that turn, so none of them goes on as if its row were durable.
+    own writer while the others stand; the common case pays no savepoints. A failed commit is
+    rolled back and raised to every writer of that turn, so none of them goes on as if its row
+    were durable.
 
     No transaction stays open across an ``await``: a second connection to the same file (a
     reader, another journal object) never waits on one, and reads see committed rows only.
@@ -222,46 +227,70 @@ class GroupCommit:
 
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
-        self._queue: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
+        self._queue: list[_Write] = []
 
     async def write(self, statement: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         if not self._queue:
             loop.call_soon(self.flush)
-        self._queue.append((functools.partial(statement, *args, **kwargs), done))
-        # Shielded: a writer cancelled while waiting still gets its row written and committed
-        # (a ``prepared`` row without a request is re-sent with the same key on resume).
-        await asyncio.shield(done)
+        self._queue.append((statement, args, kwargs, done))
+        # A writer cancelled while waiting still gets its row written and committed (the
+        # queue holds the statement, not the future; a ``prepared`` row without a request is
+        # re-sent with the same key on resume). Cancelling only cancels this future.
+        await done
 
     def flush(self) -> None:
         """Run and commit every queued write now (also called before closing the journal)."""
         batch, self._queue = self._queue, []
         if not batch:
             return
-        written: list[asyncio.Future[None]] = []
         try:
-            self.journal.begin()
-            for statement, done in batch:
-                try:
-                    with self.journal.savepoint():
-                        statement()
-                except sqlite3.Error as exc:
-                    _settle(done, exc)
-                else:
-                    written.append(done)
-            self.journal.commit()
+            written = self._run_together(batch)
+            if written is None:
+                # Rare: a write failed. Start over with each write in its own savepoint, so
+                # that it is undone whole and raised to its writer alone.
+                written = self._run_isolated(batch)
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.journal.rollback()
             log.warning("journal commit failed (%s); %d write(s) not recorded", exc, len(batch))
-            for _, done in batch:
+            for *_, done in batch:
                 _settle(done, exc)
             if not isinstance(exc, Exception):
                 raise
             return
         for done in written:
             _settle(done, None)
+
+    def _run_together(self, batch: list[_Write]) -> list[asyncio.Future[None]] | None:
+        """Every write of ``batch`` in one transaction, committed; ``None`` if one failed."""
+        journal = self.journal
+        journal.begin()
+        for statement, args, kwargs, _ in batch:
+            try:
+                statement(*args, **kwargs)
+            except sqlite3.Error:
+                journal.rollback()
+                return None
+        journal.commit()
+        return [done for *_, done in batch]
+
+    def _run_isolated(self, batch: list[_Write]) -> list[asyncio.Future[None]]:
+        """Each write in its own savepoint; a failing one is undone and raised to its writer."""
+        journal = self.journal
+        written: list[asyncio.Future[None]] = []
+        journal.begin()
+        for statement, args, kwargs, done in batch:
+            try:
+                with journal.savepoint():
+                    statement(*args, **kwargs)
+            except sqlite3.Error as exc:
+                _settle(done, exc)
+            else:
+                written.append(done)
+        journal.commit()
+        return written
 
 
 def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:

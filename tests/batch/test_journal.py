@@ -1,0 +1,91 @@
+"""The journal's group commit, through ``Journal.group_commit()``."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from wxpay_async.batch import Journal
+
+
+def _prepare(journal: Journal, job_id: str) -> tuple[object, ...]:
+    return (journal.prepared, job_id, "hash", f"key-{job_id}", b"{}", "PUB_KEY_ID_1")
+
+
+async def test_writes_of_one_turn_are_committed_together_before_their_writers_resume(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "j.db"
+    with Journal(path) as journal, Journal(path) as reader:
+        group = journal.group_commit()
+        seen: dict[str, object] = {}
+
+        async def writer(job_id: str) -> None:
+            await group.write(*_prepare(journal, job_id))  # type: ignore[arg-type]
+            record = reader.get(job_id)  # another connection: committed rows only
+            seen[job_id] = None if record is None else record.state
+
+        await asyncio.gather(*(writer(f"job-{i}") for i in range(50)))
+        assert seen == {f"job-{i}": "prepared" for i in range(50)}
+        assert not journal.in_transaction
+
+
+async def test_a_cancelled_writer_still_gets_its_row_committed(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as journal:
+        group = journal.group_commit()
+        task = asyncio.create_task(group.write(*_prepare(journal, "a")))  # type: ignore[arg-type]
+        await asyncio.sleep(0)  # queued
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)  # the flush runs on the next turn
+        record = journal.get("a")
+        assert record is not None and record.state == "prepared"
+        assert record.idempotency_key == "key-a"
+
+
+async def test_a_failing_write_is_undone_whole_and_raised_to_its_writer_alone(
+    tmp_path: Path,
+) -> None:
+    with Journal(tmp_path / "j.db") as journal:
+        group = journal.group_commit()
+
+        def half_then_fail(job_id: str) -> None:
+            journal.prepared(job_id, "hash", "key", b"{}", "PUB_KEY_ID_1")  # first statement
+            raise sqlite3.IntegrityError("second statement failed")
+
+        results = await asyncio.gather(
+            group.write(*_prepare(journal, "before")),  # type: ignore[arg-type]
+            group.write(half_then_fail, "broken"),
+            group.write(*_prepare(journal, "after")),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], sqlite3.IntegrityError)
+        assert journal.get("broken") is None  # its first statement was rolled back too
+        assert journal.get("before") is not None and journal.get("after") is not None
+        assert journal.counts() == {"prepared": 2}
+        assert not journal.in_transaction
+
+
+class _CommitFails(Journal):
+    def commit(self) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+
+async def test_a_failed_commit_is_raised_to_every_writer_and_nothing_stays(
+    tmp_path: Path,
+) -> None:
+    with _CommitFails(tmp_path / "j.db") as journal:
+        group = journal.group_commit()
+        results = await asyncio.gather(
+            *(group.write(*_prepare(journal, f"job-{i}")) for i in range(5)),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        assert all(isinstance(r, sqlite3.OperationalError) for r in results)
+        assert not journal.in_transaction
+    with Journal(tmp_path / "j.db") as journal:
+        assert journal.counts() == {}
