@@ -74,21 +74,15 @@ def format_rfc3339(value: dt.datetime) -> str:
 
 def parse_compact_time(value: str) -> dt.datetime:
     """``20180225112233`` → 2018-02-25 11:22:33+08:00."""
-    if not isinstance(value, str) or len(value) != 14 or not value.isdigit():
+    if not isinstance(value, str) or len(value) != 14 or not (value.isascii() and value.isdigit()):
         raise ValidationError("", f"must be yyyyMMddHHmmss, got {value!r}")
     try:
-        # Slicing, not strptime: strptime was a third of the cost of a notification resource.
-        return dt.datetime(
-            int(value[0:4]),
-            int(value[4:6]),
-            int(value[6:8]),
-            int(value[8:10]),
-            int(value[10:12]),
-            int(value[12:14]),
-            tzinfo=CHINA_TZ,
-        )
+        # The C ISO parser on the basic format, not strptime (a third of a notification
+        # resource's cost) nor six int() slices; it range-checks every part.
+        local = dt.datetime.fromisoformat(f"{value[:8]}T{value[8:]}")
     except ValueError:
         raise ValidationError("", f"is not a valid yyyyMMddHHmmss time: {value!r}") from None
+    return local.replace(tzinfo=CHINA_TZ)
 
 
 def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:

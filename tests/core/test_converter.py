@@ -118,7 +118,18 @@ def test_bad_datetimes(value: Any, rule: str) -> None:
         structure({"state": "A", "at": value}, Response)
 
 
-@pytest.mark.parametrize("value", ["2018022511223", "20181325112233", 20180225112233])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2018022511223",
+        "20181325112233",
+        "20180230112233",  # 30 February
+        "20180225240000",  # hour 24
+        "2018022511223\u0663",  # an Arabic-Indic digit: str.isdigit() and int() accept it
+        "\u0662\u0660\u0661\u0668" + "0225112233",
+        20180225112233,
+    ],
+)
 def test_bad_compact_times(value: Any) -> None:
     with pytest.raises(ValidationError, match="compact"):
         structure({"state": "A", "compact": value}, Response)

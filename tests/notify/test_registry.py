@@ -79,6 +79,19 @@ async def test_registered_model_exact_and_prefix(
     assert (await verifier.parse(headers, body)).resource == ("special", 2000002124775691)
 
 
+async def test_a_registration_applies_to_event_types_already_seen(
+    verifier: NotificationVerifier, factory: NotificationFactory
+) -> None:
+    headers, body = factory.make(H5_RESOURCE, event_type="REVIEW.DONE")
+    assert (await verifier.parse(headers, body)).resource == H5_RESOURCE  # no model yet
+    verifier.register("REVIEW.*", Review)
+    headers, body = factory.make(H5_RESOURCE, event_type="REVIEW.DONE")
+    assert isinstance((await verifier.parse(headers, body)).resource, Review)
+    verifier.register("REVIEW.DONE", lambda data: data["applyment_state"])
+    headers, body = factory.make(H5_RESOURCE, event_type="REVIEW.DONE")
+    assert (await verifier.parse(headers, body)).resource == "APPROVED"
+
+
 def test_longest_prefix_wins_and_exact_beats_prefix() -> None:
     registry = EventRegistry()
     registry.register("A.*", dict)

@@ -7,6 +7,7 @@ built-in entries are *references* resolved on first use.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 from collections.abc import Callable
@@ -24,6 +25,8 @@ log = logging.getLogger("wxpay_async.notify")
 #: An attrs model (structured through the library's converter) or any callable that builds
 #: the resource from the decrypted JSON object.
 ResourceModel = type[Any] | Callable[[dict[str, Any]], Any]
+
+_MAX_CACHED_EVENT_TYPES = 256
 
 _PAYSCORE = "wxpay_async.products.payscore_permissions:PermissionNotification"
 _H5 = "wxpay_async.products.h5_permission:H5ApplicationNotification"
@@ -69,6 +72,8 @@ class EventRegistry:
     def __init__(self, entries: dict[str, _Entry] | None = None) -> None:
         self._exact: dict[str, _Entry] = {}
         self._prefixes: dict[str, _Entry] = {}
+        # event_type → what builds its resource (None: the mapping as is), resolved once.
+        self._builders: dict[str, Callable[[dict[str, Any]], Any] | None] = {}
         for pattern, entry in (entries or {}).items():
             self._put(pattern, entry)
 
@@ -92,6 +97,7 @@ class EventRegistry:
             self._prefixes[pattern[:-1]] = entry
         else:
             self._exact[pattern] = entry
+        self._builders.clear()
 
     def model_for(self, event_type: str) -> ResourceModel | None:
         """The model for ``event_type``, or ``None`` when the resource stays a mapping."""
@@ -113,23 +119,35 @@ class EventRegistry:
         only loosely). Either way only the field path is reported: a rule's text may quote a
         decrypted value, which must not reach logs.
         """
-        model = self.model_for(event_type)
-        if model is None:
-            return data
-        name = getattr(model, "__name__", type(model).__name__)
         try:
-            if isinstance(model, type) and attrs.has(model):
-                return converter.structure(data, model)
-            return model(data)
+            builder = self._builders[event_type]
+        except KeyError:
+            builder = self._builder_for(event_type)
+        if builder is None:
+            return data
+        try:
+            return builder(data)
         except ValidationError as exc:
             problem = f"field {exc.field or '(object)'!r}"
         except (TypeError, ValueError, KeyError) as exc:
             problem = type(exc).__name__
+        model = self.model_for(event_type)
+        name = getattr(model, "__name__", type(model).__name__)
         text = f"{event_type} resource does not fit {name}: {problem}"
         if strict:
             raise MalformedNotificationError(text)
         log.warning("%s; delivering the decrypted mapping", text)
         return data
+
+    def _builder_for(self, event_type: str) -> Callable[[dict[str, Any]], Any] | None:
+        model = self.model_for(event_type)
+        builder: Callable[[dict[str, Any]], Any] | None = model
+        if isinstance(model, type) and attrs.has(model):
+            # Through the converter on each call: a hook registered later still applies.
+            builder = functools.partial(converter.structure, cl=model)
+        if len(self._builders) < _MAX_CACHED_EVENT_TYPES:  # event types are few; stay bounded
+            self._builders[event_type] = builder
+        return builder
 
     def copy(self) -> EventRegistry:
         clone = EventRegistry()
