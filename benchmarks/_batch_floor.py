@@ -35,11 +35,11 @@ PATH = "/hk/v3/merchants"
 async def run_floor(
     identity: Identity,
     base_url: str,
-    jobs: int,
+    jobs: range,
     concurrency: int,
     application: Callable[[int, str], dict[str, Any]],
 ) -> tuple[float, float, float]:
-    """Run ``jobs`` onboardings; returns (wall s, process CPU s, event-loop thread CPU s)."""
+    """Run the onboardings numbered ``jobs``; returns (wall s, process CPU s, loop-thread CPU s)."""
     key = serialization.load_pem_private_key(identity.merchant_private_pem.encode(), None)
     public = serialization.load_pem_public_key(identity.platform_public_pem.encode())
     assert isinstance(key, RSAPrivateKey)
@@ -49,7 +49,7 @@ async def run_floor(
         f'serial_no="{identity.serial_no}",nonce_str="'
     )
     url = base_url + PATH
-    counter = iter(range(jobs))
+    counter = iter(jobs)
 
     def encrypt(value: str) -> str:
         return base64.b64encode(public.encrypt(value.encode(), _PKCS1)).decode()

@@ -12,6 +12,11 @@ verify, journal the result) at concurrency 256 against a server answering after 
   JSON, one signature, the POST, one verify). Its ratio to the floors above is what any Python
   client on aiohttp reaches on this machine; ``onboard_many``'s ratio to it is our overhead
   (validation, models, the journal, retries, results).
+* Two processes (``x2 processes`` rows): the same batch split over two child processes, each
+  running every other job at concurrency 128 with its own client, both writing one journal
+  file, started together once both are set up; wall time runs from the first start to the
+  last end. The event loop is one thread, so this is how a batch uses a second core. The
+  hand-written floor is split the same way.
 * The server is ``_onboard_server.py`` in its own process: it signs its fixed answer once per
   second and neither verifies nor decrypts requests, so its CPU does not crowd out the client's
   on a small machine (the client still RSA-verifies every answer). One comparison point runs
@@ -69,6 +74,11 @@ CONCURRENCY = 256
 LATENCY = 0.05
 SIGN_THREADS = 1  # measured: 1 thread beat 2 (less GIL traffic with the loop)
 HAND_WRITTEN = "hand-written floor"
+#: One batch split over this many processes sharing one journal file: how a batch uses a
+#: second core (the event loop is one thread; its CPU bounds a single-process batch).
+PROCESSES = 2
+SHARDED = f"onboard_many x{PROCESSES} processes"
+HAND_SHARDED = f"hand-written floor x{PROCESSES} processes"
 SP_APPID = "wxd678efh567hg6787"
 REPO = Path(__file__).resolve().parents[1]
 NOTES = (
@@ -140,6 +150,9 @@ class Spec:
     sign_threads: int = 0
     #: run the hand-written floor (``_batch_floor.py``) instead of ``onboard_many``
     floor: bool = False
+    #: this child runs jobs ``i`` with ``i % shards == shard`` (one of several processes)
+    shards: int = 1
+    shard: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -153,6 +166,9 @@ class Outcome:
     loop_cpu_s: float
     rss_mb: float
     package: str
+    #: ``time.monotonic()`` at the batch's start and end (one clock for every process on Linux)
+    started: float = 0.0
+    ended: float = 0.0
 
     @property
     def cpu_us_per_job(self) -> float:
@@ -186,22 +202,33 @@ def _client(spec: Spec, options: dict[str, Any]) -> tuple[WxPayClient, str]:
     return client, identity.mchid
 
 
+def _ready_set_go() -> None:
+    """Tell the parent this child is set up, and wait until every child is (a start line)."""
+    print("ready", flush=True)
+    sys.stdin.readline()
+
+
 async def _hand_written(spec: Spec) -> Outcome:
     from ._batch_floor import run_floor
 
+    jobs = range(spec.shard, spec.jobs, spec.shards)
+    _ready_set_go()
     wall, cpu, loop_cpu = await run_floor(
-        Identity(**spec.identity), spec.url, spec.jobs, spec.concurrency, application
+        Identity(**spec.identity), spec.url, jobs, spec.concurrency, application
     )
+    ended = time.monotonic()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return Outcome(
-        jobs=spec.jobs,
-        ok=spec.jobs,  # run_floor raises on any failed job
+        jobs=len(jobs),
+        ok=len(jobs),  # run_floor raises on any failed job
         first_error="",
         wall_s=wall,
         cpu_s=cpu,
         loop_cpu_s=loop_cpu,
         rss_mb=peak / (2**20 if sys.platform == "darwin" else 2**10),
         package=str(Path(__file__).parent),
+        started=ended - wall,
+        ended=ended,
     )
 
 
@@ -216,13 +243,13 @@ async def _onboard(spec: Spec) -> Outcome:
     options = {"sign_executor": executor} if executor is not None else {}
     client, sp_mchid = _client(spec, options)
     ok, first_error = 0, ""
+    jobs = (application(i, sp_mchid) for i in range(spec.shard, spec.jobs, spec.shards))
     async with client:
+        _ready_set_go()
+        started = time.monotonic()
         cpu0, loop0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
         async for result in onboard_many(
-            client,
-            applications(spec.jobs, sp_mchid),
-            concurrency=spec.concurrency,
-            journal=spec.journal,
+            client, jobs, concurrency=spec.concurrency, journal=spec.journal
         ):
             if result.ok:
                 ok += 1
@@ -230,11 +257,12 @@ async def _onboard(spec: Spec) -> Outcome:
                 first_error = f"{result.error_code}: {result.error_message}"
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         loop_cpu = time.thread_time() - loop0
+        ended = time.monotonic()
     if executor is not None:
         executor.shutdown()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return Outcome(
-        jobs=spec.jobs,
+        jobs=len(range(spec.shard, spec.jobs, spec.shards)),
         ok=ok,
         first_error=first_error,
         wall_s=wall,
@@ -242,6 +270,8 @@ async def _onboard(spec: Spec) -> Outcome:
         loop_cpu_s=loop_cpu,
         rss_mb=peak / (2**20 if sys.platform == "darwin" else 2**10),  # bytes vs KiB
         package=str(Path(wxpay_async.__file__).parent),
+        started=started,
+        ended=ended,
     )
 
 
@@ -256,29 +286,75 @@ def onboard_in_child(spec: Spec, *, package_dir: Path | None = None) -> Outcome:
 
     ``package_dir`` holds the wxpay_async to use; by default, the one this process imports.
     """
+    return onboard_in_children(spec, 1, package_dir=package_dir)
+
+
+def onboard_in_children(spec: Spec, shards: int, *, package_dir: Path | None = None) -> Outcome:
+    """Run one batch split over ``shards`` fresh interpreters at once, sharing its journal.
+
+    Each runs every ``shards``-th job at ``concurrency / shards``; the outcome adds their jobs
+    and CPU, and its wall time runs from the first start to the last end.
+    """
     import wxpay_async
 
     home = (package_dir or Path(wxpay_async.__file__).parents[1]).resolve()
     # -P: neither the working directory nor a script directory shadows PYTHONPATH.
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(home), str(REPO)])}
-    done = subprocess.run(
-        [sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
-        input=json.dumps(attrs.asdict(spec)) + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"batch child failed:\n{done.stderr[-2000:]}")
-    outcome = Outcome(**json.loads(done.stdout.strip().splitlines()[-1]))
-    if outcome.ok != outcome.jobs:
-        raise RuntimeError(
-            f"{outcome.jobs - outcome.ok} of {outcome.jobs} jobs failed: {outcome.first_error}"
+    parts = [
+        attrs.evolve(spec, shards=shards, shard=k, concurrency=spec.concurrency // shards)
+        for k in range(shards)
+    ]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
-    if not spec.floor and Path(outcome.package).resolve().parent != home:
-        raise RuntimeError(f"the child imported {outcome.package}, not the package in {home}")
-    return outcome
+        for _ in parts
+    ]
+    for child, part in zip(children, parts, strict=True):
+        assert child.stdin is not None
+        child.stdin.write(json.dumps(attrs.asdict(part)) + "\n")
+        child.stdin.flush()
+    for child in children:  # each is set up (imports, client): start them together
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            child.kill()
+            raise RuntimeError(f"batch child failed:\n{child.communicate()[1][-2000:]}")
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+    answers = [child.communicate() for child in children]
+    outcomes = []
+    for child, (stdout, stderr) in zip(children, answers, strict=True):
+        if child.returncode != 0:
+            raise RuntimeError(f"batch child failed:\n{stderr[-2000:]}")
+        outcome = Outcome(**json.loads(stdout.strip().splitlines()[-1]))
+        if outcome.ok != outcome.jobs:
+            raise RuntimeError(
+                f"{outcome.jobs - outcome.ok} of {outcome.jobs} jobs failed: {outcome.first_error}"
+            )
+        if not spec.floor and Path(outcome.package).resolve().parent != home:
+            raise RuntimeError(f"the child imported {outcome.package}, not the package in {home}")
+        outcomes.append(outcome)
+    if len(outcomes) == 1:
+        return outcomes[0]
+    started, ended = min(o.started for o in outcomes), max(o.ended for o in outcomes)
+    return attrs.evolve(
+        outcomes[0],
+        jobs=sum(o.jobs for o in outcomes),
+        ok=sum(o.ok for o in outcomes),
+        wall_s=ended - started,
+        cpu_s=sum(o.cpu_s for o in outcomes),
+        loop_cpu_s=sum(o.loop_cpu_s for o in outcomes),
+        rss_mb=max(o.rss_mb for o in outcomes),
+        started=started,
+        ended=ended,
+    )
 
 
 # -- floors, measured in this process on one thread --------------------------------------------
@@ -416,7 +492,9 @@ def run(
         if _has_sign_executor():
             configs[f"sign_executor, {SIGN_THREADS}-thread pool"] = (None, SIGN_THREADS)
         configs.update({name: (directory, 0) for name, directory in variants.items()})
-        timed: dict[str, list[Outcome]] = {name: [] for name in [*configs, HAND_WRITTEN]}
+        timed: dict[str, list[Outcome]] = {
+            name: [] for name in [*configs, HAND_WRITTEN, SHARDED, HAND_SHARDED]
+        }
         with server:
             requests0, server_cpu0 = _server_stats(server.url)
             for _ in range(repeats):  # interleaved: drift on a shared machine hits them alike
@@ -425,6 +503,10 @@ def run(
                     timed[name].append(onboard_in_child(job, package_dir=directory))
                 floor_job = attrs.evolve(spec(sizes.jobs, server.url), floor=True)
                 timed[HAND_WRITTEN].append(onboard_in_child(floor_job))
+                split = spec(sizes.jobs, server.url, pool=CONCURRENCY // PROCESSES)
+                timed[SHARDED].append(onboard_in_children(split, PROCESSES))
+                floor_job = attrs.evolve(split, floor=True)
+                timed[HAND_SHARDED].append(onboard_in_children(floor_job, PROCESSES))
             requests1, server_cpu1 = _server_stats(server.url)
             default_pool = onboard_in_child(spec(sizes.jobs, server.url, pool=0))
             small = onboard_in_child(spec(sizes.sandbox_jobs, server.url))
@@ -459,6 +541,15 @@ def run(
         Row(benchmark=f"{BENCH} onboard_many", metric="loop-thread CPU/job",
             value=main.loop_us_per_job, unit="us", ratio_to=HAND_WRITTEN,
             ratio=main.loop_cpu_s / hand.loop_cpu_s),
+    ]  # fmt: skip
+    sharded, hand_sharded = _median(timed[SHARDED]), _median(timed[HAND_SHARDED])
+    rows += _wall_rows(SHARDED, sharded, latency_floor, signing_floor)
+    rows += _wall_rows(HAND_SHARDED, hand_sharded, latency_floor, signing_floor)
+    rows += [
+        Row(benchmark=f"{BENCH} {SHARDED}", metric="wall", value=sharded.wall_s, unit="s",
+            ratio_to="onboard_many", ratio=sharded.wall_s / main.wall_s),
+        Row(benchmark=f"{BENCH} {SHARDED}", metric="wall", value=sharded.wall_s, unit="s",
+            ratio_to=HAND_SHARDED, ratio=sharded.wall_s / hand_sharded.wall_s),
     ]  # fmt: skip
     for name in list(configs)[1:]:
         outcome = _median(timed[name])
