@@ -63,7 +63,7 @@ async def test_a_failing_write_is_undone_whole_and_raised_to_its_writer_alone(
             group.write(*_prepare(journal, "after")),  # type: ignore[arg-type]
             return_exceptions=True,
         )
-        assert results[0] is None and results[2] is None
+        assert results[0] is True and results[2] is True  # what prepared() returned
         assert isinstance(results[1], sqlite3.IntegrityError)
         assert journal.get("broken") is None  # its first statement was rolled back too
         assert journal.get("before") is not None and journal.get("after") is not None

@@ -309,6 +309,40 @@ async def test_two_batches_on_one_journal_file_run_side_by_side(
     assert sandbox.submerchant_count == 120
 
 
+async def test_two_runs_of_the_same_batch_on_one_journal_file_create_each_job_once(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Someone starts the same batch twice. Both runs read a job before either has written
+    # it; the first write claims the job and the second run must not send it under a second
+    # key (that would onboard the merchant twice). The loser reports DUPLICATE_JOB, or, if
+    # it read the claim in time, re-sends the winner's key and bytes (WeChat dedups those).
+    mchid = sandbox.credentials.mchid
+    path = tmp_path / "j.db"
+    first, second = Journal(path), Journal(path)
+
+    async def batch(journal: Journal) -> list[JobResult]:
+        rows = (application(i, mchid) for i in range(80))
+        return await collect(onboard_many(client, rows, concurrency=16, journal=journal))
+
+    try:
+        async with sandbox.client() as client:
+            a, b = await asyncio.wait_for(asyncio.gather(batch(first), batch(second)), timeout=30)
+    finally:
+        first.close()
+        second.close()
+    assert sandbox.submerchant_count == 80
+    assert all(sandbox.created_count(r.idempotency_key or "") <= 1 for r in a + b)
+    for r in a + b:
+        assert r.ok or r.error_code == "DUPLICATE_JOB", r
+    lost = [r for r in a + b if not r.ok]
+    assert lost, "the runs never raced: this test would not catch a second key"
+    assert all(r.retryable for r in lost)
+    done = {r.job_id for r in a + b if r.ok}
+    assert len(done) == 80  # every job finished in one run or the other
+    with Journal(path) as journal:
+        assert journal.counts() == {"done": 80}
+
+
 class _SecondStatementFails(Journal):
     """``failed()`` runs two statements; here the second one breaks."""
 

@@ -194,14 +194,25 @@ class _Runner:
                 return await self._failed(unit, "VALIDATION_ERROR", str(exc), retryable=False)
             except Exception as exc:
                 return await self._failed(unit, type(exc).__name__, str(exc), retryable=True)
-            await self.group.write(
+            claimed = await self.group.write(
                 self.journal.prepared,
                 unit.job_id,
                 unit.content_hash,
                 prepared.idempotency_key,
                 prepared.body,
                 prepared.wechatpay_serial,
+                expected_runs=0 if record is None else record.runs,
             )
+            if not claimed:
+                # Another run on this journal file wrote the job between our read and our
+                # write: it sends the job under its key; a second key would onboard it twice.
+                return JobResult(
+                    job_id=unit.job_id,
+                    ok=False,
+                    error_code="DUPLICATE_JOB",
+                    error_message="another run on this journal claimed the job first",
+                    retryable=True,
+                )
         key = prepared.idempotency_key
         try:
             created = await hk_merchants.send_prepared(self.client, prepared)

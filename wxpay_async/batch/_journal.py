@@ -23,13 +23,15 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
 __all__ = ["GroupCommit", "JobRecord", "JobState", "Journal"]
 
 log = logging.getLogger("wxpay_async")
+
+T = TypeVar("T")
 
 _COLUMNS = (
     "job_id, state, content_hash, idempotency_key, body, wechatpay_serial, sub_mchid,"
@@ -140,18 +142,40 @@ class Journal:
         return None if row is None else _record(row)
 
     def prepared(
-        self, job_id: str, content_hash: str, idempotency_key: str, body: bytes, serial: str
-    ) -> None:
-        """Record the key and exact bytes; committed before the request is sent."""
-        self._db.execute(
+        self,
+        job_id: str,
+        content_hash: str,
+        idempotency_key: str,
+        body: bytes,
+        serial: str,
+        *,
+        expected_runs: int | None = None,
+    ) -> bool:
+        """Record the key and exact bytes; committed before the request is sent.
+
+        With ``expected_runs`` this is a claim: the row is written only if the job still has
+        that many runs (``0``: no row yet), so of two runs racing on one journal file exactly
+        one gets to send the job under a new key. Returns whether the row was written.
+        """
+        cursor = self._db.execute(
             "INSERT INTO jobs (job_id, state, content_hash, idempotency_key, body,"
             " wechatpay_serial, runs, updated_at) VALUES (?, 'prepared', ?, ?, ?, ?, 1, ?)"
             " ON CONFLICT(job_id) DO UPDATE SET state='prepared',"
             " content_hash=excluded.content_hash, idempotency_key=excluded.idempotency_key,"
             " body=excluded.body, wechatpay_serial=excluded.wechatpay_serial, runs=runs+1,"
-            " updated_at=excluded.updated_at",
-            (job_id, content_hash, idempotency_key, body, serial, time.time()),
+            " updated_at=excluded.updated_at WHERE ? IS NULL OR runs = ?",
+            (
+                job_id,
+                content_hash,
+                idempotency_key,
+                body,
+                serial,
+                time.time(),
+                expected_runs,
+                expected_runs,
+            ),
         )
+        return cursor.rowcount == 1
 
     def resending(self, job_id: str) -> None:
         """Count another run of a job whose prepared request is re-sent as is."""
@@ -205,7 +229,7 @@ class Journal:
 
 
 #: A queued write: the statement, its arguments, and the future its writer awaits.
-_Write = tuple[Callable[..., None], tuple[Any, ...], dict[str, Any], asyncio.Future[None]]
+_Write = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]
 
 
 class GroupCommit:
@@ -229,16 +253,17 @@ class GroupCommit:
         self.journal = journal
         self._queue: list[_Write] = []
 
-    async def write(self, statement: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    async def write(self, statement: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Queue ``statement(*args, **kwargs)``; its return value once it is committed."""
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[T] = loop.create_future()
         if not self._queue:
             loop.call_soon(self.flush)
         self._queue.append((statement, args, kwargs, done))
         # A writer cancelled while waiting still gets its row written and committed (the
         # queue holds the statement, not the future; a ``prepared`` row without a request is
         # re-sent with the same key on resume). Cancelling only cancels this future.
-        await done
+        return await done
 
     def flush(self) -> None:
         """Run and commit every queued write now (also called before closing the journal)."""
@@ -260,44 +285,45 @@ class GroupCommit:
             if not isinstance(exc, Exception):
                 raise
             return
-        for done in written:
-            _settle(done, None)
+        for done, result in written:
+            _settle(done, None, result)
 
-    def _run_together(self, batch: list[_Write]) -> list[asyncio.Future[None]] | None:
+    def _run_together(self, batch: list[_Write]) -> list[tuple[asyncio.Future[Any], Any]] | None:
         """Every write of ``batch`` in one transaction, committed; ``None`` if one failed."""
         journal = self.journal
+        written = []
         journal.begin()
-        for statement, args, kwargs, _ in batch:
+        for statement, args, kwargs, done in batch:
             try:
-                statement(*args, **kwargs)
+                written.append((done, statement(*args, **kwargs)))
             except sqlite3.Error:
                 journal.rollback()
                 return None
         journal.commit()
-        return [done for *_, done in batch]
+        return written
 
-    def _run_isolated(self, batch: list[_Write]) -> list[asyncio.Future[None]]:
+    def _run_isolated(self, batch: list[_Write]) -> list[tuple[asyncio.Future[Any], Any]]:
         """Each write in its own savepoint; a failing one is undone and raised to its writer."""
         journal = self.journal
-        written: list[asyncio.Future[None]] = []
+        written = []
         journal.begin()
         for statement, args, kwargs, done in batch:
             try:
                 with journal.savepoint():
-                    statement(*args, **kwargs)
+                    result = statement(*args, **kwargs)
             except sqlite3.Error as exc:
                 _settle(done, exc)
             else:
-                written.append(done)
+                written.append((done, result))
         journal.commit()
         return written
 
 
-def _settle(done: asyncio.Future[None], exc: BaseException | None) -> None:
+def _settle(done: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
     if done.done():
         return
     if exc is None:
-        done.set_result(None)
+        done.set_result(result)
     else:
         done.set_exception(exc)
         done.exception()  # retrieved: a writer that was cancelled meanwhile is no error
