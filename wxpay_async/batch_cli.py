@@ -3,7 +3,8 @@
 Each input line is an application object with the API's field names, or
 ``{"job_id": "...", "application": {...}}`` to give the job a stable id of your own (otherwise
 the id is a hash of the line's content). Results are written as JSON Lines, one per job, in
-completion order. Ctrl-C stops cleanly: jobs in flight stay recorded in the journal and are
+completion order. ``--shard K/N`` runs every N-th line only, so N commands on one file (and
+one journal) use N cores. Ctrl-C stops cleanly: jobs in flight stay recorded in the journal and are
 re-sent with their stored Idempotency-Key and body on the next run.
 """
 
@@ -48,6 +49,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="sign requests in N threads (helps only when a CPU core is otherwise idle)",
     )
     parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="run only lines K+1, K+1+N, K+1+2N, ... of the file (K = 0..N-1): start N commands"
+        " on one file and one --journal to use N cores; give each its own --out",
+    )
+    parser.add_argument(
         "--progress",
         choices=("auto", "bar", "lines", "none"),
         default="auto",
@@ -55,12 +64,30 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _read_jobs(path: Path) -> Iterator[dict[str, Any]]:
+def _shard(text: str) -> tuple[int, int]:
+    """``K/N`` → (K, N), 0 <= K < N."""
+    k, sep, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
+    return shard
+
+
+def _mine(number: int, shard: tuple[int, int]) -> bool:
+    """Whether line ``number`` (1-based, blank lines counted) belongs to ``shard``."""
+    k, n = shard
+    return (number - 1) % n == k
+
+
+def _read_jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> Iterator[dict[str, Any]]:
     """Stream the file; a line that is not JSON becomes a job that fails validation."""
     stream: IO[str] = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
     with stream:
         for number, line in enumerate(stream, start=1):
-            if not line.strip():
+            if not line.strip() or not _mine(number, shard):
                 continue
             try:
                 item = json.loads(line)
@@ -69,11 +96,12 @@ def _read_jobs(path: Path) -> Iterator[dict[str, Any]]:
             yield item
 
 
-def _count_lines(path: Path) -> int | None:
+def _count_lines(path: Path, shard: tuple[int, int] = (0, 1)) -> int | None:
     if str(path) == "-":
         return None
     with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
+        lines = enumerate(handle, start=1)
+        return sum(1 for number, line in lines if line.strip() and _mine(number, shard))
 
 
 class _ProgressView:
@@ -120,14 +148,14 @@ class _ProgressView:
             self.out.write("\n")
 
 
-async def _stream(path: Path) -> AsyncIterator[dict[str, Any]]:
-    for item in _read_jobs(path):
+async def _stream(path: Path, shard: tuple[int, int]) -> AsyncIterator[dict[str, Any]]:
+    for item in _read_jobs(path, shard):
         yield item
         await asyncio.sleep(0)  # let workers start while the file is read
 
 
 async def _run(args: argparse.Namespace) -> int:
-    view = _ProgressView(args.progress, _count_lines(args.jobs), sys.stderr)
+    view = _ProgressView(args.progress, _count_lines(args.jobs, args.shard), sys.stderr)
     last: Progress | None = None
     codes: collections.Counter[str] = collections.Counter()
     totals = {"ok": 0, "failed": 0, "from_journal": 0}
@@ -160,7 +188,7 @@ async def _run(args: argparse.Namespace) -> int:
         with args.out.open("w", encoding="utf-8") as out:
             async for result in onboard_many(
                 client,
-                _stream(args.jobs),
+                _stream(args.jobs, args.shard),
                 concurrency=args.concurrency,
                 journal=args.journal,
                 on_progress=on_progress,

@@ -157,6 +157,49 @@ def test_sigkill_midway_then_resume_creates_each_once(
     assert "300 jobs" in second.stderr.decode()
 
 
+def test_two_shards_on_one_file_and_journal_create_each_job_once(
+    sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    total = 120
+    jobs = tmp_path / "jobs.jsonl"
+    # Content-hashed job ids (no job_id), and a blank line: shards split by line number.
+    lines = [json.dumps(application(i, mchid)) for i in range(total)]
+    jobs.write_text("\n".join([*lines[:60], "", *lines[60:]]) + "\n")
+    journal = tmp_path / "journal.db"
+    outs = [tmp_path / f"results-{k}.jsonl" for k in range(2)]
+    shards = [
+        subprocess.Popen(
+            [*onboard(config, jobs, journal, outs[k]), "--shard", f"{k}/2"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for k in range(2)
+    ]
+    for shard in shards:
+        _, err = shard.communicate(timeout=120)
+        assert shard.returncode == 0, err.decode()
+    results = [[json.loads(line) for line in out.read_text().splitlines()] for out in outs]
+    assert all(r["ok"] for part in results for r in part)
+    ids = [{r["job_id"] for r in part} for part in results]
+    assert not ids[0] & ids[1]  # disjoint halves
+    assert len(ids[0]) + len(ids[1]) == total
+    assert abs(len(ids[0]) - len(ids[1])) <= 1
+    state = admin(url, "/_sandbox/state")
+    keys = [s["idempotency_key"] for s in state["submerchants"].values() if s["idempotency_key"]]
+    assert len(keys) == total == len(set(keys))
+
+
+@pytest.mark.parametrize("shard", ["2/2", "-1/2", "1", "a/b", "0/0"])
+def test_cli_refuses_a_bad_shard(tmp_path: Path, shard: str) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("{}\n")
+    with pytest.raises(SystemExit) as info:
+        main(["onboard", str(jobs), "--shard", shard])
+    assert info.value.code == 2
+
+
 def test_cli_reports_failures_with_a_non_zero_exit(
     sandbox_process: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
