@@ -77,12 +77,19 @@ def parse_compact_time(value: str) -> dt.datetime:
     if not isinstance(value, str) or len(value) != 14 or not (value.isascii() and value.isdigit()):
         raise ValidationError("", f"must be yyyyMMddHHmmss, got {value!r}")
     try:
-        # The C ISO parser on the basic format, not strptime (a third of a notification
-        # resource's cost) nor six int() slices; it range-checks every part.
-        local = dt.datetime.fromisoformat(f"{value[:8]}T{value[8:]}")
+        # Slicing, not strptime: strptime was a third of the cost of a notification resource.
+        # (Not fromisoformat either: from Python 3.14 it reads hour 24 as the next midnight.)
+        return dt.datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[8:10]),
+            int(value[10:12]),
+            int(value[12:14]),
+            tzinfo=CHINA_TZ,
+        )
     except ValueError:
         raise ValidationError("", f"is not a valid yyyyMMddHHmmss time: {value!r}") from None
-    return local.replace(tzinfo=CHINA_TZ)
 
 
 def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import collections
 import json
+import re
 import signal
 import sys
 import time
@@ -41,7 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=6,
         help="attempts per request on SYSTEM_ERROR/429/lost answers (same key and body)",
     )
-    parser.add_argument("--out", type=Path, default=Path("results.jsonl"))
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results file (default results.jsonl; results-K-of-N.jsonl with --shard K/N)",
+    )
     parser.add_argument(
         "--sign-threads",
         type=int,
@@ -54,7 +60,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=(0, 1),
         metavar="K/N",
         help="run only lines K+1, K+1+N, K+1+2N, ... of the file (K = 0..N-1): start N commands"
-        " on one file and one --journal to use N cores; give each its own --out",
+        " on one file and one --journal to use N cores",
     )
     parser.add_argument(
         "--progress",
@@ -66,12 +72,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def _shard(text: str) -> tuple[int, int]:
     """``K/N`` → (K, N), 0 <= K < N."""
-    k, sep, n = text.partition("/")
-    try:
-        shard = (int(k), int(n))
-    except ValueError:
-        shard = (-1, 0)
-    if not sep or not 0 <= shard[0] < shard[1]:
+    match = re.fullmatch(r"([0-9]+)/([0-9]+)", text)
+    shard = (int(match[1]), int(match[2])) if match else (-1, 0)
+    if not 0 <= shard[0] < shard[1]:
         raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N, got {text!r}")
     return shard
 
@@ -241,6 +244,9 @@ def _record(
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.out is None:
+        k, n = args.shard
+        args.out = Path("results.jsonl" if n == 1 else f"results-{k}-of-{n}.jsonl")
     if args.concurrency < 1 or args.attempts < 1 or args.sign_threads < 0:
         print("--concurrency and --attempts must be at least 1", file=sys.stderr)
         return 2

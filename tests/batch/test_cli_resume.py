@@ -191,7 +191,22 @@ def test_two_shards_on_one_file_and_journal_create_each_job_once(
     assert len(keys) == total == len(set(keys))
 
 
-@pytest.mark.parametrize("shard", ["2/2", "-1/2", "1", "a/b", "0/0"])
+def test_a_shard_writes_its_own_results_file_by_default(
+    sandbox_process: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("".join(json.dumps(application(i, mchid)) + "\n" for i in range(5)))
+    monkeypatch.chdir(tmp_path)
+    args = ["onboard", str(jobs), "--config", str(config), "--shard", "1/2", "--progress", "none"]
+    assert main([*args, "--journal", str(tmp_path / "j.db")]) == 0
+    assert not (tmp_path / "results.jsonl").exists()
+    results = (tmp_path / "results-1-of-2.jsonl").read_text().splitlines()
+    assert len(results) == 2  # lines 2 and 4
+
+
+@pytest.mark.parametrize("shard", ["2/2", "-1/2", "1", "a/b", "0/0", "1_0/2_0", " 1/2"])
 def test_cli_refuses_a_bad_shard(tmp_path: Path, shard: str) -> None:
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("{}\n")

@@ -89,3 +89,42 @@ async def test_a_failed_commit_is_raised_to_every_writer_and_nothing_stays(
         assert not journal.in_transaction
     with Journal(tmp_path / "j.db") as journal:
         assert journal.counts() == {}
+
+
+def test_a_failure_before_sending_never_erases_another_runs_claim(tmp_path: Path) -> None:
+    # Runs A and B both read "no row". A claims the job and sends it; B fails before sending
+    # (say its certificate download failed). B's failure must not wipe A's key and bytes: a
+    # later resume would then send the job under a new key, onboarding it twice.
+    path = tmp_path / "j.db"
+    with Journal(path) as a, Journal(path) as b:
+        assert a.prepared("job", "hash", "key-a", b'{"a":1}', "PUB", expected_runs=0)
+        assert not b.failed(
+            "job", "hash", "TransportError", "no certificates", retryable=True,
+            keep_request=False, expected_runs=0,
+        )  # fmt: skip
+        record = a.get("job")
+        assert record is not None and record.state == "prepared"
+        assert (record.idempotency_key, record.body) == ("key-a", b'{"a":1}')
+        # B had read the row at runs=1 (say A's earlier failure): now the claim is B's to make.
+        assert b.failed(
+            "job", "hash", "VALIDATION_ERROR", "bad", retryable=False, keep_request=False,
+            expected_runs=1,
+        )  # fmt: skip
+        record = a.get("job")
+        assert record is not None and record.state == "failed"
+        assert record.idempotency_key is None and record.body is None  # nothing was sent
+
+
+def test_a_failure_after_sending_keeps_the_key_and_bytes_for_the_resume(tmp_path: Path) -> None:
+    with Journal(tmp_path / "j.db") as journal:
+        journal.prepared("job", "hash", "key-a", b"{}", "PUB", expected_runs=0)
+        assert journal.failed(
+            "job", "hash", "SYSTEM_ERROR", "busy", retryable=True, keep_request=True
+        )
+        record = journal.get("job")
+        assert record is not None and record.state == "failed" and record.retryable
+        assert (record.idempotency_key, record.body, record.wechatpay_serial) == (
+            "key-a",
+            b"{}",
+            "PUB",
+        )

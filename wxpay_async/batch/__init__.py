@@ -191,9 +191,13 @@ class _Runner:
                     self.client, unit.application, padding=self.padding
                 )
             except ValidationError as exc:
-                return await self._failed(unit, "VALIDATION_ERROR", str(exc), retryable=False)
+                return await self._failed(
+                    unit, "VALIDATION_ERROR", str(exc), retryable=False, seen=record
+                )
             except Exception as exc:
-                return await self._failed(unit, type(exc).__name__, str(exc), retryable=True)
+                return await self._failed(
+                    unit, type(exc).__name__, str(exc), retryable=True, seen=record
+                )
             claimed = await self.group.write(
                 self.journal.prepared,
                 unit.job_id,
@@ -204,15 +208,7 @@ class _Runner:
                 expected_runs=0 if record is None else record.runs,
             )
             if not claimed:
-                # Another run on this journal file wrote the job between our read and our
-                # write: it sends the job under its key; a second key would onboard it twice.
-                return JobResult(
-                    job_id=unit.job_id,
-                    ok=False,
-                    error_code="DUPLICATE_JOB",
-                    error_message="another run on this journal claimed the job first",
-                    retryable=True,
-                )
+                return _claimed_elsewhere(unit)
         key = prepared.idempotency_key
         try:
             created = await hk_merchants.send_prepared(self.client, prepared)
@@ -244,9 +240,18 @@ class _Runner:
         return False
 
     async def _failed(
-        self, unit: _Unit, code: str, message: str, *, retryable: bool, key: str | None = None
+        self,
+        unit: _Unit,
+        code: str,
+        message: str,
+        *,
+        retryable: bool,
+        key: str | None = None,
+        seen: JobRecord | None = None,
     ) -> JobResult:
-        await self.group.write(
+        """Record and report a failure: after sending (``key``) or before (``seen``: the row
+        as read, so that a failure here never overwrites a row another run has claimed)."""
+        written = await self.group.write(
             self.journal.failed,
             unit.job_id,
             unit.content_hash,
@@ -254,7 +259,10 @@ class _Runner:
             message,
             retryable=retryable,
             keep_request=key is not None,
+            expected_runs=None if key is not None else (0 if seen is None else seen.runs),
         )
+        if not written:
+            return _claimed_elsewhere(unit)
         return JobResult(
             job_id=unit.job_id,
             ok=False,
@@ -263,6 +271,18 @@ class _Runner:
             error_message=message,
             retryable=retryable,
         )
+
+
+def _claimed_elsewhere(unit: _Unit) -> JobResult:
+    # Another run on this journal file wrote the job between our read and our write: it
+    # sends the job under its key; a second key would onboard it twice.
+    return JobResult(
+        job_id=unit.job_id,
+        ok=False,
+        error_code="DUPLICATE_JOB",
+        error_message="another run on this journal claimed the job first",
+        retryable=True,
+    )
 
 
 async def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:

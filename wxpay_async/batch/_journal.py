@@ -200,22 +200,41 @@ class Journal:
         *,
         retryable: bool,
         keep_request: bool,
-    ) -> None:
-        """Record a failure; a row that never got a prepared request is created here."""
-        self._db.execute(
+        expected_runs: int | None = None,
+    ) -> bool:
+        """Record a failure; a row that never got a prepared request is created here.
+
+        ``keep_request=False`` forgets the stored key and body (nothing was sent under them).
+        With ``expected_runs`` (a failure before sending) the row is written only if no other
+        run has claimed the job since it was read, so a failure here never erases the key and
+        bytes another run is sending. One statement: atomic on its own. Returns whether the
+        row was written.
+        """
+        cursor = self._db.execute(
             "INSERT INTO jobs (job_id, state, content_hash, error_code, error_message, retryable,"
             " runs, updated_at) VALUES (?, 'failed', ?, ?, ?, ?, 1, ?)"
             " ON CONFLICT(job_id) DO UPDATE SET state='failed', error_code=excluded.error_code,"
             " content_hash=excluded.content_hash, error_message=excluded.error_message,"
-            " retryable=excluded.retryable, updated_at=excluded.updated_at",
-            (job_id, content_hash, code, message, int(retryable), time.time()),
+            " retryable=excluded.retryable, updated_at=excluded.updated_at,"
+            " body=CASE WHEN ? THEN body END,"
+            " idempotency_key=CASE WHEN ? THEN idempotency_key END,"
+            " wechatpay_serial=CASE WHEN ? THEN wechatpay_serial END"
+            " WHERE ? IS NULL OR runs = ?",
+            (
+                job_id,
+                content_hash,
+                code,
+                message,
+                int(retryable),
+                time.time(),
+                keep_request,
+                keep_request,
+                keep_request,
+                expected_runs,
+                expected_runs,
+            ),
         )
-        if not keep_request:
-            self._db.execute(
-                "UPDATE jobs SET body=NULL, idempotency_key=NULL, wechatpay_serial=NULL"
-                " WHERE job_id=?",
-                (job_id,),
-            )
+        return cursor.rowcount == 1
 
     def counts(self) -> dict[str, int]:
         """Jobs per state."""
@@ -239,10 +258,10 @@ class GroupCommit:
     committed. The writes queued during one event-loop turn run together at the start of the
     next one, synchronously, in one transaction. If any of them fails, that transaction is
     rolled back and the turn runs again with each write inside its own savepoint, so a write
-    that fails is undone whole (both statements of :meth:`Journal.failed`) and raised to its
-    own writer while the others stand; the common case pays no savepoints. A failed commit is
-    rolled back and raised to every writer of that turn, so none of them goes on as if its row
-    were durable.
+    that fails is undone whole (everything its callable did) and raised to its own writer
+    while the others stand; the common case pays no savepoints. A failed commit is rolled back
+    and raised to every writer of that turn, so none of them goes on as if its row were
+    durable.
 
     No transaction stays open across an ``await``: a second connection to the same file (a
     reader, another journal object) never waits on one, and reads see committed rows only.
