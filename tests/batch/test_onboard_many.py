@@ -344,7 +344,7 @@ async def test_two_runs_of_the_same_batch_on_one_journal_file_create_each_job_on
 
 
 class _SecondStatementFails(Journal):
-    """``failed()`` runs two statements; here the second one breaks."""
+    """``failed()`` writes its row, then the write callable fails: the row must not stand."""
 
     def failed(self, job_id: str, content_hash: str, code: str, message: str, **kw: Any) -> None:
         super().failed(job_id, content_hash, code, message, **kw)
@@ -370,5 +370,5 @@ async def test_a_write_that_fails_is_undone_whole_and_the_others_stand(
                 )
     with Journal(tmp_path / "j.db") as journal:
         counts = journal.counts()
-    assert "failed" not in counts  # the half-done failure row was rolled back
+    assert "failed" not in counts  # the failure row written before the error was rolled back
     assert counts.get("done", 0) + counts.get("prepared", 0) <= 9
