@@ -29,7 +29,7 @@ from ._errors import (
     WxPayError,
     api_error_for,
 )
-from ._middlewares import CallMiddleware, CallState
+from ._middlewares import CallMiddleware
 from ._version import __version__
 from .crypto import encrypt_field, max_plaintext_bytes
 from .trust import CertificateTrust, RawResponse, Trust
@@ -200,24 +200,42 @@ class WxPayClient:
         extra: dict[str, str] = dict(headers or {})
         if body is not None:
             extra["Content-Type"] = content_type
+        return await self._send(
+            endpoint,
+            canonical,
+            body,
+            (sign_body if sign_body is not None else body) or b"",
+            extra,
+            idempotency_key,
+            host,
+        )
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        canonical_url: str,
+        body: bytes | None,
+        sign_body: bytes,
+        headers: dict[str, str],
+        idempotency_key: str | None,
+        host: HostName | None,
+    ) -> RawResponse:
+        """``send`` once the URL and headers are built (``headers`` is ours to add to)."""
         if endpoint.idempotency_key:
             if idempotency_key is None:
                 raise ValidationError("idempotency_key", f"is required by {endpoint.name}")
-            extra["Idempotency-Key"] = check_idempotency_key(idempotency_key)
-        state = CallState(
-            endpoint=endpoint,
-            canonical_url=canonical,
-            sign_body=(sign_body if sign_body is not None else body) or b"",
-        )
+            headers["Idempotency-Key"] = check_idempotency_key(idempotency_key)
+        call = CallMiddleware(self, endpoint, canonical_url, sign_body)
         host_name = host or endpoint.host
         try:
-            raw = await self._send_once(state, host_name, body, extra)
+            raw = await self._send_once(call, host_name, body, headers)
         except TransportError as exc:
             if not self._may_fail_over(host_name, exc):
                 raise
             log.warning("%s: %s; failing over to the backup host", endpoint.name, exc)
-            raw = await self._send_once(state, "mainland_backup", body, extra)
-        self._raise_for_status(endpoint, state, raw)
+            raw = await self._send_once(call, "mainland_backup", body, headers)
+        if raw.status >= 300 and endpoint.protocol == "v3":
+            self._raise_for_status(endpoint, call, raw)
         return raw
 
     def _may_fail_over(self, host_name: HostName, exc: TransportError) -> bool:
@@ -230,28 +248,19 @@ class WxPayClient:
 
     async def _send_once(
         self,
-        state: CallState,
+        call: CallMiddleware,
         host_name: HostName,
         body: bytes | None,
         headers: dict[str, str],
     ) -> RawResponse:
-        endpoint = state.endpoint
+        endpoint = call.endpoint
         base = self.hosts.base(host_name)
-        url = yarl.URL(base + state.canonical_url, encoded=True)
-        v3 = endpoint.protocol == "v3"
-        middleware = CallMiddleware(
-            state,
-            self.retry,
-            credentials=self.credentials if v3 else None,
-            executor=self.sign_executor,
-            trust=self.trust if v3 and endpoint.verify_response else None,
-            window=self.signature_window,
-        )
+        url = yarl.URL(base + call.canonical_url, encoded=True)
         session = self._session(base)
         started = time.perf_counter()
         try:
             async with session.request(
-                endpoint.method, url, data=body, headers=headers, middlewares=(middleware,)
+                endpoint.method, url, data=body, headers=headers, middlewares=(call,)
             ) as response:
                 payload = await response.read()
                 # The read-only, case-insensitive view: no copy, and ``raw.headers.get(
@@ -259,28 +268,26 @@ class WxPayClient:
                 raw = RawResponse(status=response.status, headers=response.headers, body=payload)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise RequestTimeoutError(
-                f"{endpoint.name}: no answer within the timeout after {state.attempts} attempt(s)"
+                f"{endpoint.name}: no answer within the timeout after {call.attempts} attempt(s)"
             ) from _visible_cause(endpoint, exc)
         except aiohttp.ClientError as exc:
             raise TransportError(
-                f"{endpoint.name}: {type(exc).__name__} after {state.attempts} attempt(s)",
+                f"{endpoint.name}: {type(exc).__name__} after {call.attempts} attempt(s)",
                 connection_failed=isinstance(exc, aiohttp.ClientConnectorError),
             ) from _visible_cause(endpoint, exc)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s -> %d in %.1f ms (attempts=%d, Request-ID=%s)",
                 endpoint.method,
-                state.canonical_url.partition("?")[0],
+                call.canonical_url.partition("?")[0],
                 raw.status,
                 (time.perf_counter() - started) * 1000,
-                state.attempts,
+                call.attempts,
                 raw.headers.get("Request-ID"),
             )
         return raw
 
-    def _raise_for_status(self, endpoint: Endpoint, state: CallState, raw: RawResponse) -> None:
-        if endpoint.protocol != "v3" or raw.status < 300:
-            return
+    def _raise_for_status(self, endpoint: Endpoint, call: CallMiddleware, raw: RawResponse) -> None:
         code, message, detail = "UNKNOWN", "", None
         try:
             document = json.loads(raw.body) if raw.body else {}
@@ -296,7 +303,7 @@ class WxPayClient:
             message,
             detail=detail,
             request_id=raw.headers.get("Request-ID"),
-            verified=state.verified,
+            verified=call.verified,
         )
 
     # -- JSON convenience ----------------------------------------------------------------------
@@ -327,18 +334,13 @@ class WxPayClient:
         idempotency_key: str | None = None,
     ) -> T:
         """Prepare ``payload`` (a model), send it, and structure the JSON answer."""
-        body: bytes | None = None
-        headers: dict[str, str] = {}
-        if payload is not None:
+        canonical = self.canonical_url(endpoint.render_path(path_params or {}), query)
+        if payload is None:
+            raw = await self._send(endpoint, canonical, None, b"", {}, idempotency_key, None)
+        else:
             body, headers = await self.prepare_json(endpoint, payload)
-        raw = await self.send(
-            endpoint,
-            path_params=path_params,
-            query=query,
-            body=body,
-            headers=headers,
-            idempotency_key=idempotency_key,
-        )
+            headers["Content-Type"] = "application/json"
+            raw = await self._send(endpoint, canonical, body, body, headers, idempotency_key, None)
         return decode_json(raw, response_type)
 
     async def _download_certificates(self, host: str, path: str) -> RawResponse:

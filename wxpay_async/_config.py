@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from binascii import b2a_base64
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +12,8 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ._errors import ValidationError
-from .crypto import build_request_message, format_authorization, load_private_key, new_nonce, sign
+from .crypto import load_private_key
+from .crypto.signing import AUTH_SCHEMA, PKCS1, SHA256
 
 __all__ = ["HostName", "Hosts", "MerchantCredentials", "RetryPolicy"]
 
@@ -29,6 +31,9 @@ class MerchantCredentials:
     serial_no: str
     private_key: RSAPrivateKey
     _apiv3_key: bytes
+    #: The Authorization header's fixed parts, built once (``format_authorization``'s order).
+    _header_head: str
+    _header_serial: str
 
     def __init__(
         self,
@@ -49,6 +54,8 @@ class MerchantCredentials:
         object.__setattr__(self, "serial_no", serial_no.strip().upper())
         object.__setattr__(self, "private_key", load_private_key(private_key))
         object.__setattr__(self, "_apiv3_key", key_bytes)
+        object.__setattr__(self, "_header_head", f'{AUTH_SCHEMA} mchid="{self.mchid}",nonce_str="')
+        object.__setattr__(self, "_header_serial", f'",serial_no="{self.serial_no}",signature="')
 
     @property
     def apiv3_key(self) -> bytes:
@@ -84,15 +91,20 @@ class MerchantCredentials:
         return cls(mchid=mchid, serial_no=serial_no, private_key=pem, apiv3_key=apiv3_key)
 
     def authorization(self, method: str, canonical_url: str, body: bytes, timestamp: int) -> str:
-        """A fresh ``Authorization`` header for one request on the wire."""
-        nonce = new_nonce()
-        message = build_request_message(method, canonical_url, timestamp, nonce, body)
-        return format_authorization(
-            mchid=self.mchid,
-            serial_no=self.serial_no,
-            nonce=nonce,
-            timestamp=timestamp,
-            signature=sign(self.private_key, message),
+        """A fresh ``Authorization`` header for one request on the wire (spec §B1).
+
+        Once per request attempt, so it is written flat: a 32-hex-digit nonce, the message
+        ``METHOD\\nURL\\nTIMESTAMP\\nNONCE\\nBODY\\n`` and the header around parts built
+        at construction. ``crypto.build_request_message``, ``crypto.sign`` and
+        ``crypto.format_authorization`` spell out the same steps one by one (and the tests pin
+        this method to them).
+        """
+        nonce = os.urandom(16).hex()
+        message = f"{method.upper()}\n{canonical_url}\n{timestamp}\n{nonce}\n".encode() + body
+        signature = b2a_base64(self.private_key.sign(message + b"\n", PKCS1, SHA256), newline=False)
+        return (
+            f'{self._header_head}{nonce}",timestamp="{timestamp}'
+            f'{self._header_serial}{signature.decode()}"'
         )
 
     def __repr__(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 import uuid
 from collections.abc import Mapping
@@ -21,11 +20,6 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "PUT"})
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9]{1,64}")
 IDEMPOTENCY_KEY_RULE = "must be 1-64 letters and digits (uuid4().hex fits; dashes do not)"
-
-
-@functools.cache
-def _placeholders(path: str) -> tuple[str, ...]:
-    return tuple(_PLACEHOLDER.findall(path))
 
 
 def new_idempotency_key() -> str:
@@ -65,6 +59,12 @@ class Endpoint:
     #: False only where the caller verifies the answer itself (the certificate download).
     verify_response: bool = True
 
+    #: ``path`` split at its placeholders: literals at even positions, names at odd ones.
+    _segments: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_segments", tuple(_PLACEHOLDER.split(self.path)))
+
     @property
     def safe_to_retry(self) -> bool:
         if self.retry_safe is not None:
@@ -73,17 +73,24 @@ class Endpoint:
 
     def render_path(self, params: Mapping[str, Any]) -> str:
         """The path with each ``{name}`` percent-encoded (nothing left to re-encode later)."""
-        names = _placeholders(self.path)
-        if not names:
+        segments = self._segments
+        if len(segments) == 1:
             return self.path
-        values: dict[str, str] = {}
-        for name in names:
+        parts = [segments[0]]
+        for i in range(1, len(segments), 2):
+            name = segments[i]
             if name not in params:
                 raise ValidationError(name, "is required (path parameter)")
             value = params[name]
-            if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
-                raise ValidationError(name, "must be a non-empty string or integer")
-            text = str(value)
-            # IDs are nearly always ASCII letters and digits: nothing to escape, skip quote().
-            values[name] = text if text.isascii() and text.isalnum() else quote(text, safe="")
-        return self.path.format_map(values)
+            # IDs are nearly always ASCII letters and digits: nothing to check or escape.
+            if type(value) is not str or not (value.isascii() and value.isalnum()):
+                value = _path_value(name, value)
+            parts.append(value)
+            parts.append(segments[i + 1])
+        return "".join(parts)
+
+
+def _path_value(name: str, value: Any) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
+        raise ValidationError(name, "must be a non-empty string or integer")
+    return quote(str(value), safe="")

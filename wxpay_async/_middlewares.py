@@ -11,12 +11,10 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
-import attrs
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 
 from ._config import MerchantCredentials, RetryPolicy
@@ -31,7 +29,7 @@ __all__ = [
     "RETRYABLE_CODES",
     "RETRYABLE_STATUSES",
     "CallMiddleware",
-    "CallState",
+    "CallSettings",
     "should_retry",
 ]
 
@@ -49,17 +47,6 @@ RETRYABLE_CODES = frozenset(
         "-1000",  # api.weixin.qq.com: system error
     }
 )
-
-
-@attrs.define(kw_only=True)
-class CallState:
-    """What one call fixes before its first attempt, and what its attempts report back."""
-
-    endpoint: Endpoint
-    canonical_url: str
-    sign_body: bytes
-    attempts: int = 0
-    verified: bool = False
 
 
 def should_retry(
@@ -110,76 +97,87 @@ def _retry_after(response: ClientResponse) -> float | None:
         return None
 
 
+class CallSettings(Protocol):
+    """What a call reads from its client when it starts (``WxPayClient`` has these attributes)."""
+
+    credentials: MerchantCredentials
+    trust: Trust
+    retry: RetryPolicy
+    sign_executor: Executor | None
+    signature_window: float
+
+
 class CallMiddleware:
     """Retry → sign → verify for one call, as a single aiohttp client middleware.
 
     Each attempt is signed afresh and its answer verified before the retry decision sees it.
-    One object per call instead of three chained closures: fewer allocations and coroutine
-    frames held across the network wait, which a large batch pays for in garbage collection.
-    ``credentials=None`` skips signing (``api.weixin.qq.com``), ``trust=None`` verification
-    (the certificate download, checked by its own means).
+    The object is also the call's state: fixed before the first attempt (endpoint, the exact
+    URL and signed body bytes) and reported back by the attempts (``attempts``, ``verified``).
+    One object per call instead of three chained closures and a state record: fewer
+    allocations and frames held across the network wait, which a large batch pays for in
+    garbage collection. The client's settings are read when the call starts, so a changed
+    ``client.retry`` or ``client.trust`` applies to the next call. ``api.weixin.qq.com``
+    endpoints are neither signed nor verified; ``verify_response=False`` (the certificate
+    download, checked by its own means) is not verified.
     """
 
-    __slots__ = ("clock", "credentials", "executor", "policy", "state", "trust", "wall", "window")
+    __slots__ = ("attempts", "canonical_url", "endpoint", "settings", "sign_body", "verified")
 
     def __init__(
-        self,
-        state: CallState,
-        policy: RetryPolicy,
-        *,
-        credentials: MerchantCredentials | None = None,
-        executor: Executor | None = None,
-        trust: Trust | None = None,
-        window: float = 300.0,
-        clock: Callable[[], float] = time.monotonic,
-        wall: Callable[[], float] = time.time,
+        self, settings: CallSettings, endpoint: Endpoint, canonical_url: str, sign_body: bytes
     ) -> None:
-        self.state = state
-        self.policy = policy
-        self.credentials = credentials
-        self.executor = executor
-        self.trust = trust
-        self.window = window
-        self.clock = clock
-        self.wall = wall
+        self.settings = settings
+        self.endpoint = endpoint
+        self.canonical_url = canonical_url
+        self.sign_body = sign_body
+        self.attempts = 0
+        self.verified = False
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
-        state, policy, clock = self.state, self.policy, self.clock
-        safe = state.endpoint.safe_to_retry
-        started = clock()
-        attempt = 0
+        settings, endpoint = self.settings, self.endpoint
+        v3 = endpoint.protocol == "v3"
+        credentials = settings.credentials if v3 else None
+        executor = settings.sign_executor
+        trust = settings.trust if v3 and endpoint.verify_response else None
+        policy = settings.retry
+        safe = endpoint.safe_to_retry
+        started = time.monotonic()
         while True:
-            attempt += 1
-            state.attempts = attempt
+            self.attempts += 1
             retry_after: float | None = None
             error: BaseException | None = None
             pending: ClientResponse | None = None
             try:
-                if self.credentials is not None:
-                    await self._sign(req, self.credentials)
+                if credentials is not None:
+                    if executor is None:
+                        req.headers["Authorization"] = credentials.authorization(
+                            req.method, self.canonical_url, self.sign_body, int(time.time())
+                        )
+                    else:
+                        await self._sign_in_executor(req, credentials, executor)
                 response = await handler(req)
-                if self.trust is not None:
-                    await self._verify(response, self.trust)
+                if trust is not None:
+                    await self._verify(response, trust, settings.signature_window)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                if not should_retry(safe=safe, exc=exc) or attempt >= policy.attempts:
+                if not should_retry(safe=safe, exc=exc) or self.attempts >= policy.attempts:
                     raise
                 error = exc
                 outcome = type(exc).__name__
             else:
                 status = response.status
-                if status < 400 and state.endpoint.protocol == "v3":
+                if status < 400 and v3:
                     return response
-                code = _error_code(state.endpoint, await response.read())
+                code = _error_code(endpoint, await response.read())
                 if not should_retry(safe=safe, status=status, code=code):
                     return response
-                if attempt >= policy.attempts:
+                if self.attempts >= policy.attempts:
                     return response
                 outcome = f"HTTP {status} {code or ''}".strip()
                 retry_after = _retry_after(response)
                 pending = response
-            wait = policy.wait_before(attempt, retry_after)
-            if policy.deadline is not None and clock() - started + wait > policy.deadline:
-                log.info("%s: retry deadline reached after %s", state.endpoint.name, outcome)
+            wait = policy.wait_before(self.attempts, retry_after)
+            if policy.deadline is not None and time.monotonic() - started + wait > policy.deadline:
+                log.info("%s: retry deadline reached after %s", endpoint.name, outcome)
                 if pending is not None:
                     return pending
                 assert error is not None
@@ -187,38 +185,34 @@ class CallMiddleware:
             if pending is not None:
                 pending.release()  # give the connection back before sleeping
             log.info(
-                "%s attempt %d: %s; retrying in %.2fs", state.endpoint.name, attempt, outcome, wait
+                "%s attempt %d: %s; retrying in %.2fs", endpoint.name, self.attempts, outcome, wait
             )
             if wait > 0:
                 await asyncio.sleep(wait)
 
-    async def _sign(self, req: ClientRequest, credentials: MerchantCredentials) -> None:
-        """A fresh Authorization header over the exact URL and body bytes.
+    async def _sign_in_executor(
+        self, req: ClientRequest, credentials: MerchantCredentials, executor: Executor
+    ) -> None:
+        """A fresh Authorization header over the exact URL and body bytes, signed in ``executor``.
 
-        With an executor the RSA signature is computed there: ``cryptography`` releases the
-        GIL while signing, so a spare core signs while the event loop serves other requests.
+        ``cryptography`` releases the GIL while signing, so a spare core signs while the event
+        loop serves other requests. (Without an executor ``__call__`` signs inline: no extra
+        coroutine per attempt.)
         """
-        state = self.state
-        args = (req.method, state.canonical_url, state.sign_body, int(self.wall()))
-        if self.executor is None:
-            authorization = credentials.authorization(*args)
-        else:
-            loop = asyncio.get_running_loop()
-            authorization = await loop.run_in_executor(
-                self.executor, credentials.authorization, *args
-            )
+        args = (req.method, self.canonical_url, self.sign_body, int(time.time()))
+        loop = asyncio.get_running_loop()
+        authorization = await loop.run_in_executor(executor, credentials.authorization, *args)
         req.headers["Authorization"] = authorization
 
-    async def _verify(self, response: ClientResponse, trust: Trust) -> None:
+    async def _verify(self, response: ClientResponse, trust: Trust, window: float) -> None:
         """Verify the answer's ``Wechatpay-*`` signature over its raw body.
 
         A 2xx that does not verify raises :class:`SignatureVerificationError` and its body is
         never used. A 4xx/5xx is passed on, marked verified or not, so the caller can report it.
         """
-        state = self.state
         body = await response.read()
         success = response.status < 300
-        state.verified = False
+        self.verified = False
         headers = response.headers
         if "Wechatpay-Signature" not in headers:  # case-insensitive (CIMultiDict)
             if success:
@@ -231,7 +225,7 @@ class CallMiddleware:
         try:
             signed = SignedHeaders.from_headers(headers)
             signed.check_basic()
-            check_timestamp(signed, self.window, self.wall)
+            check_timestamp(signed, window)
             key = await trust.verification_key(signed.serial)
             message = build_response_message(signed.timestamp, signed.nonce, body)
             if not verify_signature(key, message, signed.signature):
@@ -243,4 +237,4 @@ class CallMiddleware:
                 response.release()
                 raise
             return
-        state.verified = True
+        self.verified = True

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
 
 from tests.conftest import vector_file
-from wxpay_async import DecryptionError
+from wxpay_async import DecryptionError, MerchantCredentials
 from wxpay_async.crypto import (
     Padding,
     aead_decrypt,
@@ -185,3 +186,35 @@ def test_plaintext_limits(vectors: dict[str, Any], padding: Padding, limit: int)
     encrypt_field(public, "a" * limit, padding)
     with pytest.raises(ValueError, match=str(limit)):
         encrypt_field(public, "a" * (limit + 1), padding)
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_tv2_credentials_authorization_is_the_step_by_step_header(
+    vectors: dict[str, Any], case: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MerchantCredentials.authorization`` (flat, per request) equals the TV2 steps done one
+    by one with the TV1 key (PKCS#1 v1.5 is deterministic), and verifies with TV1's certificate."""
+    tv, c = vectors["tv2"], vectors["tv2"]["cases"][case]
+    key_pem = vector_file(vectors["tv1"]["private_key_file"])
+    credentials = MerchantCredentials(
+        mchid=tv["mchid"], serial_no=tv["serial_no"], private_key=key_pem, apiv3_key=b"k" * 32
+    )
+    monkeypatch.setattr(os, "urandom", lambda n: bytes(range(n)))
+    nonce = bytes(range(16)).hex()
+    header = credentials.authorization(
+        c["method"].lower(), c["canonical_url"], c["body"].encode(), int(tv["timestamp"])
+    )
+    message = build_request_message(
+        c["method"], c["canonical_url"], tv["timestamp"], nonce, c["body"].encode()
+    )
+    assert message == c["message"].replace(tv["nonce"], nonce).encode()
+    signature = sign(load_private_key(key_pem), message)
+    assert header == format_authorization(
+        mchid=tv["mchid"],
+        serial_no=tv["serial_no"],
+        nonce=nonce,
+        timestamp=tv["timestamp"],
+        signature=signature,
+    )
+    public = load_public_key(vector_file(vectors["tv1"]["certificate_file"]))
+    assert verify_signature(public, message, parse_authorization(header)[1]["signature"])

@@ -19,8 +19,8 @@ __all__ = [
 ]
 
 AUTH_SCHEMA = "WECHATPAY2-SHA256-RSA2048"
-_PKCS1 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
+PKCS1 = padding.PKCS1v15()
+SHA256 = hashes.SHA256()
 
 
 def build_request_message(
@@ -37,7 +37,7 @@ def build_request_message(
 
 def sign(private_key: RSAPrivateKey, message: bytes) -> str:
     """Base64 RSASSA-PKCS1-v1_5 SHA-256 signature of ``message``."""
-    return base64.b64encode(private_key.sign(message, _PKCS1, _SHA256)).decode("ascii")
+    return base64.b64encode(private_key.sign(message, PKCS1, SHA256)).decode("ascii")
 
 
 def new_nonce(length: int = 32) -> str:

@@ -13,6 +13,7 @@ import attrs
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from .._errors import SignatureProbeError, SignatureVerificationError, TimestampOutOfWindowError
 
@@ -53,6 +54,13 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
     return str(value).strip()
 
 
+_CASE_INSENSITIVE = (CIMultiDictProxy, CIMultiDict)
+
+
+def _strip(value: str | None) -> str | None:
+    return None if value is None else value.strip()
+
+
 @attrs.frozen(kw_only=True)
 class SignedHeaders:
     """The ``Wechatpay-*`` headers of a response or notification."""
@@ -67,11 +75,19 @@ class SignedHeaders:
     @classmethod
     def from_headers(cls, headers: Mapping[str, Any]) -> SignedHeaders:
         """Read the four required headers; raises if one is missing or empty."""
-        timestamp = _header(headers, "Wechatpay-Timestamp")
-        nonce = _header(headers, "Wechatpay-Nonce")
-        signature = _header(headers, "Wechatpay-Signature")
-        serial = _header(headers, "Wechatpay-Serial")
-        request_id = _header(headers, "Request-ID")
+        if type(headers) in _CASE_INSENSITIVE:
+            # aiohttp's headers (every verified answer): a miss is a real miss, values are str.
+            get = headers.get
+            timestamp, nonce = _strip(get("Wechatpay-Timestamp")), _strip(get("Wechatpay-Nonce"))
+            signature, serial = _strip(get("Wechatpay-Signature")), _strip(get("Wechatpay-Serial"))
+            request_id, signature_type = get("Request-ID"), get("Wechatpay-Signature-Type")
+        else:
+            timestamp = _header(headers, "Wechatpay-Timestamp")
+            nonce = _header(headers, "Wechatpay-Nonce")
+            signature = _header(headers, "Wechatpay-Signature")
+            serial = _header(headers, "Wechatpay-Serial")
+            request_id = _header(headers, "Request-ID")
+            signature_type = _header(headers, "Wechatpay-Signature-Type")
         if not (timestamp and nonce and signature and serial):
             found = zip(_REQUIRED, (timestamp, nonce, signature, serial), strict=True)
             missing = ", ".join(name for name, value in found if not value)
@@ -83,7 +99,7 @@ class SignedHeaders:
             nonce=nonce,
             signature=signature,
             serial=serial,
-            signature_type=_header(headers, "Wechatpay-Signature-Type"),
+            signature_type=signature_type,
             request_id=request_id,
         )
 
