@@ -20,7 +20,7 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 from ._config import MerchantCredentials, RetryPolicy
 from ._endpoint import Endpoint
 from ._errors import SignatureVerificationError, UnknownSerialError
-from .crypto import SignedHeaders, build_response_message, check_timestamp, verify_signature
+from .crypto import SignedHeaders
 
 if TYPE_CHECKING:
     from .trust import Trust
@@ -223,12 +223,9 @@ class CallMiddleware:
                 )
             return
         try:
-            signed = SignedHeaders.from_headers(headers)
-            signed.check_basic()
-            check_timestamp(signed, window)
+            signed = SignedHeaders.checked(headers, window)
             key = await trust.verification_key(signed.serial)
-            message = build_response_message(signed.timestamp, signed.nonce, body)
-            if not verify_signature(key, message, signed.signature):
+            if not signed.verifies(key, body):
                 raise SignatureVerificationError(
                     "response signature does not verify", request_id=signed.request_id
                 )

@@ -36,11 +36,9 @@ from .crypto import (
     AEAD_ALGORITHM,
     SignedHeaders,
     aead_decrypt,
-    build_response_message,
     certificate_serial,
     load_certificate,
     load_public_key,
-    verify_signature,
 )
 
 __all__ = [
@@ -217,8 +215,7 @@ def parse_certificate_download(
             f"certificate list signed by {signed.serial}, which is not in the list",
             request_id=signed.request_id,
         )
-    message = build_response_message(signed.timestamp, signed.nonce, response.body)
-    if not verify_signature(key, message, signed.signature):
+    if not signed.verifies(key, response.body):
         raise SignatureVerificationError(
             "certificate list signature does not verify", request_id=signed.request_id
         )

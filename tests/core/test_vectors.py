@@ -7,11 +7,13 @@ import os
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from tests.conftest import vector_file
-from wxpay_async import DecryptionError, MerchantCredentials
+from wxpay_async import DecryptionError, MerchantCredentials, TimestampOutOfWindowError
 from wxpay_async.crypto import (
     Padding,
+    SignedHeaders,
     aead_decrypt,
     aead_encrypt,
     build_request_message,
@@ -218,3 +220,28 @@ def test_tv2_credentials_authorization_is_the_step_by_step_header(
     )
     public = load_public_key(vector_file(vectors["tv1"]["certificate_file"]))
     assert verify_signature(public, message, parse_authorization(header)[1]["signature"])
+
+
+@pytest.mark.parametrize("form", ["aiohttp", "lower-case dict", "bytes keys"])
+def test_tv4_signed_headers_checked_and_verifies(vectors: dict[str, Any], form: str) -> None:
+    """The one-call header check and signature check on TV4, whatever the headers' container:
+    aiohttp's case-insensitive proxy (the answer path's fast read) or what frameworks hand in."""
+    tv = vectors["tv4"]
+    cert = PlatformCertificate.from_pem(vector_file(tv["certificate_file"]))
+    headers: Any = {k: f" {v} " if k == "Wechatpay-Nonce" else v for k, v in tv["headers"].items()}
+    if form == "aiohttp":
+        headers = CIMultiDictProxy(CIMultiDict(headers))
+    elif form == "lower-case dict":
+        headers = {k.lower(): v for k, v in headers.items()}
+    else:
+        headers = {k.encode(): v.encode() for k, v in headers.items()}
+    now = float(tv["frozen_now_unix"])
+    signed = SignedHeaders.checked(headers, 300, lambda: now)
+    assert (signed.serial, signed.nonce) == (
+        tv["certificate_serial"],
+        "EcZ9Cmy4Xyx1i6RlJQzLcCyEqDa26NBz",
+    )
+    assert signed.verifies(cert.public_key, tv["body"].encode())
+    assert not signed.verifies(cert.public_key, tv["body"].replace("PAYSCORE", "PAYSCORF").encode())
+    with pytest.raises(TimestampOutOfWindowError):
+        SignedHeaders.checked(headers, 300, lambda: now + 300)

@@ -103,6 +103,25 @@ class SignedHeaders:
             request_id=request_id,
         )
 
+    @classmethod
+    def checked(
+        cls, headers: Mapping[str, Any], window: float, clock: Callable[[], float] = time.time
+    ) -> SignedHeaders:
+        """``from_headers``, ``check_basic`` and :func:`check_timestamp` in one call.
+
+        What every verifier does before it looks up a key: refuse missing headers, probes,
+        unsupported algorithms and timestamps ``window`` seconds or more from ``clock()``.
+        """
+        signed = cls.from_headers(headers)
+        signed.check_basic()
+        check_timestamp(signed, window, clock)
+        return signed
+
+    def verifies(self, public_key: RSAPublicKey, body: bytes) -> bool:
+        """Whether the signature verifies over ``TIMESTAMP\\nNONCE\\nBODY\\n`` (raw ``body``)."""
+        message = build_response_message(self.timestamp, self.nonce, body)
+        return verify_signature(public_key, message, self.signature)
+
     @staticmethod
     def present(headers: Mapping[str, Any]) -> bool:
         """Whether the answer carries a signature at all."""

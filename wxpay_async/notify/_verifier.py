@@ -28,9 +28,6 @@ from ..crypto import (
     AEAD_ALGORITHM,
     SignedHeaders,
     aead_decrypt,
-    build_response_message,
-    check_timestamp,
-    verify_signature,
 )
 from ._headers import HeadersLike, as_header_mapping
 from ._model import Notification
@@ -150,12 +147,9 @@ class NotificationVerifier:
         if not isinstance(body, (bytes, bytearray, memoryview)):
             raise ValidationError("body", "must be the raw request body bytes, not decoded text")
         raw = bytes(body)
-        signed = SignedHeaders.from_headers(as_header_mapping(headers))
-        signed.check_basic()
-        check_timestamp(signed, self.window, self._clock)
+        signed = SignedHeaders.checked(as_header_mapping(headers), self.window, self._clock)
         key = await self._key_for(signed)
-        message = build_response_message(signed.timestamp, signed.nonce, raw)
-        if not verify_signature(key, message, signed.signature):
+        if not signed.verifies(key, raw):
             raise SignatureVerificationError(
                 "notification signature does not verify", request_id=signed.request_id
             )

@@ -16,7 +16,7 @@ from .._client import WxPayClient
 from .._config import HostName
 from .._endpoint import Endpoint
 from .._errors import ValidationError
-from ..crypto import SignedHeaders, check_timestamp
+from ..crypto import SignedHeaders
 from ..trust import (
     CERTIFICATE_PATHS,
     CertificateRegion,
@@ -56,9 +56,8 @@ async def download_platform_certificates(
     if endpoint is None:
         raise ValidationError("region", f"must be one of {', '.join(sorted(ENDPOINTS))}")
     raw = await client.send(endpoint)
-    signed = SignedHeaders.from_headers(raw.headers)  # a list without a signature is refused
-    signed.check_basic()
-    check_timestamp(signed, client.signature_window)
+    # A list without a signature is refused.
+    signed = SignedHeaders.checked(raw.headers, client.signature_window)
     # In public-key mode the list may be signed with the WeChat Pay public key instead of a
     # certificate from the list itself.
     known: RSAPublicKey | None = None
