@@ -319,7 +319,7 @@ class WxPayClient:
             serial, key = await self.trust.encryption_key()
             limit = max_plaintext_bytes(key.key_size, endpoint.padding)
             for path in endpoint.encrypted_fields:
-                _encrypt_in_place(data, path, path, key, limit, endpoint)
+                _encrypt_in_place(data, path, key, limit, endpoint)
             headers["Wechatpay-Serial"] = serial
         return dumps(data), headers
 
@@ -360,15 +360,14 @@ def _visible_cause(endpoint: Endpoint, exc: BaseException) -> BaseException | No
 
 
 def _encrypt_in_place(
-    data: Any, rest: str, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint
+    data: Any, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint
 ) -> None:
-    head, _, tail = rest.partition(".")
-    if not isinstance(data, dict) or data.get(head) is None:
-        return
-    if tail:
-        _encrypt_in_place(data[head], tail, path, key, limit, endpoint)
-    else:
-        data[head] = _encrypt(data[head], path, key, limit, endpoint)
+    """Encrypt the value at dotted ``path`` in place; an absent or ``None`` value is left."""
+    *parents, leaf = path.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+    if isinstance(data, dict) and data.get(leaf) is not None:
+        data[leaf] = _encrypt(data[leaf], path, key, limit, endpoint)
 
 
 def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint) -> str:

@@ -285,12 +285,7 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
             "        )",
         ]
     lines.append("    return cls(**kwargs)")
-    source = "\n".join(lines) + "\n"
-    filename = f"<wxpay_async structure {cls.__module__}.{cls.__qualname__}>"
-    # Registered with linecache so that tracebacks and debuggers show the generated lines.
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own source
-    structure_model: Callable[[Any, Any], Any] = namespace["structure_model"]
+    structure_model: Callable[[Any, Any], Any] = _compile(cls, "structure", lines, namespace)
     return structure_model
 
 
@@ -298,27 +293,43 @@ _JSON_SCALARS = frozenset({str, int, float, bool})
 
 
 def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
+    """An unstructure function written for ``cls``, generated like ``_attrs_structure_factory``.
+
+    Plain JSON scalars (most fields) are their own wire form and are copied without dispatch;
+    ``None`` fields are left out; ``extra`` keys never override a field.
+    """
     hints = typing.get_type_hints(cls)
-    plan = [(f.name, _declared(hints[f.name])) for f in attrs.fields(cls) if f.name != "extra"]
-    keeps_extra = any(f.name == "extra" for f in attrs.fields(cls))
-
-    def unstructure_model(obj: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, declared in plan:
-            value = getattr(obj, name)
-            if value is None:
-                continue
-            # Plain JSON scalars (most fields) are their own wire form: no dispatch needed.
-            if type(value) in _JSON_SCALARS:
-                out[name] = value
-            else:
-                out[name] = converter.unstructure(value, unstructure_as=declared)
-        if keeps_extra and obj.extra:
-            for key, value in obj.extra.items():
-                out.setdefault(key, value)
-        return out
-
+    namespace: dict[str, Any] = {"converter": converter, "scalars": _JSON_SCALARS}
+    lines = ["def unstructure_model(obj):", "    out = {}"]
+    for i, f in enumerate(attrs.fields(cls)):
+        if f.name == "extra":
+            continue
+        namespace[f"declared_{i}"] = _declared(hints[f.name])
+        lines += [
+            f"    value = obj.{f.name}",
+            "    if value is not None:",
+            f"        out[{f.name!r}] = value if type(value) in scalars else "
+            f"converter.unstructure(value, unstructure_as=declared_{i})",
+        ]
+    if any(f.name == "extra" for f in attrs.fields(cls)):
+        lines += [
+            "    if obj.extra:",
+            "        for key, value in obj.extra.items():",
+            "            out.setdefault(key, value)",
+        ]
+    lines.append("    return out")
+    unstructure_model: Callable[[Any], Any] = _compile(cls, "unstructure", lines, namespace)
     return unstructure_model
+
+
+def _compile(cls: type[Any], kind: str, lines: list[str], namespace: dict[str, Any]) -> Any:
+    """Compile generated ``{kind}_model`` source for ``cls`` and return the function."""
+    source = "\n".join(lines) + "\n"
+    filename = f"<wxpay_async {kind} {cls.__module__}.{cls.__qualname__}>"
+    # Registered with linecache so that tracebacks and debuggers show the generated lines.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)  # noqa: S102 - our own source
+    return namespace[f"{kind}_model"]
 
 
 def _declared(tp: Any) -> Any:

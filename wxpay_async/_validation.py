@@ -33,6 +33,15 @@ def text(
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None:
             return
+        # The common case, decided here: an ASCII string that fits (no plane check needed).
+        if (
+            type(value) is str
+            and value.isascii()
+            and min_len <= len(value)
+            and (max_len is None or len(value) <= max_len)
+            and (compiled is None or compiled.fullmatch(value))
+        ):
+            return
         _check_text(attribute.name, value, min_len, max_len, compiled, describe)
 
     return check
