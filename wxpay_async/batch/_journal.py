@@ -78,6 +78,31 @@ class JobRecord:
     runs: int
 
 
+#: How long a statement waits for another process's lock on the journal file.
+_BUSY_SECONDS = 5.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL, waiting out other connections as every statement does.
+
+    Changing the journal mode needs the file to itself, and SQLite answers ``database is
+    locked`` at once instead of calling the busy handler. Two shards opening a new journal at
+    the same moment (``wxpay-async onboard --shard``) hit exactly that, so the switch is
+    retried for up to ``_BUSY_SECONDS``; once the file is in WAL mode it sticks.
+    """
+    deadline = time.monotonic() + _BUSY_SECONDS
+    delay = 0.001
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 class Journal:
     """A durable record of every job's key, body and outcome (see the module docstring)."""
 
@@ -85,10 +110,11 @@ class Journal:
         self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     ) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SECONDS
+        )
+        _use_wal(self._db)
         self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute(_SCHEMA)
         self._group: GroupCommit | None = None
 
