@@ -32,8 +32,8 @@ class MerchantCredentials:
     private_key: RSAPrivateKey
     _apiv3_key: bytes
     #: The Authorization header's fixed parts, built once (``format_authorization``'s order).
-    _header_head: str
-    _header_serial: str
+    _header_head: str = attrs.field(init=False)
+    _header_serial: str = attrs.field(init=False)
 
     def __init__(
         self,

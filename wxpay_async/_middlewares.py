@@ -142,8 +142,10 @@ class CallMiddleware:
         policy = settings.retry
         safe = endpoint.safe_to_retry
         started = time.monotonic()
+        attempt = 0  # per host: a failover to the backup host gets the whole policy again
         while True:
-            self.attempts += 1
+            attempt += 1
+            self.attempts = attempt
             retry_after: float | None = None
             error: BaseException | None = None
             pending: ClientResponse | None = None
@@ -159,7 +161,7 @@ class CallMiddleware:
                 if trust is not None:
                     await self._verify(response, trust, settings.signature_window)
             except (TimeoutError, aiohttp.ClientError) as exc:
-                if not should_retry(safe=safe, exc=exc) or self.attempts >= policy.attempts:
+                if not should_retry(safe=safe, exc=exc) or attempt >= policy.attempts:
                     raise
                 error = exc
                 outcome = type(exc).__name__
@@ -170,12 +172,12 @@ class CallMiddleware:
                 code = _error_code(endpoint, await response.read())
                 if not should_retry(safe=safe, status=status, code=code):
                     return response
-                if self.attempts >= policy.attempts:
+                if attempt >= policy.attempts:
                     return response
                 outcome = f"HTTP {status} {code or ''}".strip()
                 retry_after = _retry_after(response)
                 pending = response
-            wait = policy.wait_before(self.attempts, retry_after)
+            wait = policy.wait_before(attempt, retry_after)
             if policy.deadline is not None and time.monotonic() - started + wait > policy.deadline:
                 log.info("%s: retry deadline reached after %s", endpoint.name, outcome)
                 if pending is not None:
@@ -184,9 +186,7 @@ class CallMiddleware:
                 raise error
             if pending is not None:
                 pending.release()  # give the connection back before sleeping
-            log.info(
-                "%s attempt %d: %s; retrying in %.2fs", endpoint.name, self.attempts, outcome, wait
-            )
+            log.info("%s attempt %d: %s; retrying in %.2fs", endpoint.name, attempt, outcome, wait)
             if wait > 0:
                 await asyncio.sleep(wait)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import attrs
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -117,3 +118,12 @@ def test_retry_policy_backoff_is_capped_and_jittered() -> None:
     assert RetryPolicy.none().attempts == 1
     with pytest.raises(ValueError):
         RetryPolicy(attempts=0)
+
+
+def test_credentials_evolve_rebuilds_the_authorization_header(
+    credentials: MerchantCredentials,
+) -> None:
+    other = attrs.evolve(credentials, mchid="1900000110")
+    header = other.authorization("GET", "/v3/x", b"", 1700000000)
+    assert 'mchid="1900000110"' in header
+    assert f'serial_no="{credentials.serial_no}"' in header

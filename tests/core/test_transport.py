@@ -254,6 +254,43 @@ async def test_failover_to_backup_host_on_connection_failure(
     assert len(fake.seen) == 1
 
 
+MAINLAND_GET = Endpoint(name="mainland.get", method="GET", host="mainland", path="/v3/x/{id}")
+
+
+async def test_the_backup_host_gets_the_whole_retry_policy_after_a_failover(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    """The primary used up its attempts (connection refused); the backup answers SYSTEM_ERROR
+    once, then 200: with attempts=2 per host, the backup's second attempt succeeds."""
+    fake.answers.append(Answer(500, SYSTEM_ERROR))
+    hosts = Hosts(mainland="http://127.0.0.1:9", mainland_backup=fake.url, failover=True)
+    async with WxPayClient(
+        credentials,
+        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
+        hosts=hosts,
+        retry=RetryPolicy(attempts=2, sleep=False),
+    ) as c:
+        raw = await c.send(MAINLAND_GET, path_params={"id": "1"})
+    assert raw.status == 200
+    assert len(fake.seen) == 2
+
+
+async def test_a_failed_failover_reports_the_backup_hosts_attempts(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    hosts = Hosts(
+        mainland="http://127.0.0.1:9", mainland_backup="http://127.0.0.1:7", failover=True
+    )
+    async with WxPayClient(
+        credentials,
+        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
+        hosts=hosts,
+        retry=RetryPolicy(attempts=2, sleep=False),
+    ) as c:
+        with pytest.raises(TransportError, match="after 2 attempt"):
+            await c.send(MAINLAND_GET, path_params={"id": "1"})
+
+
 async def test_no_failover_for_the_global_host(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:

@@ -222,15 +222,18 @@ def test_tv2_credentials_authorization_is_the_step_by_step_header(
     assert verify_signature(public, message, parse_authorization(header)[1]["signature"])
 
 
-@pytest.mark.parametrize("form", ["aiohttp", "lower-case dict", "bytes keys"])
+@pytest.mark.parametrize("form", ["aiohttp", "lower-case dict", "bytes keys", "bytes values"])
 def test_tv4_signed_headers_checked_and_verifies(vectors: dict[str, Any], form: str) -> None:
     """The one-call header check and signature check on TV4, whatever the headers' container:
     aiohttp's case-insensitive proxy (the answer path's fast read) or what frameworks hand in."""
     tv = vectors["tv4"]
     cert = PlatformCertificate.from_pem(vector_file(tv["certificate_file"]))
     headers: Any = {k: f" {v} " if k == "Wechatpay-Nonce" else v for k, v in tv["headers"].items()}
+    headers["Wechatpay-Signature-Type"] = " WECHATPAY2-SHA256-RSA2048 "
     if form == "aiohttp":
         headers = CIMultiDictProxy(CIMultiDict(headers))
+    elif form == "bytes values":  # a CIMultiDict built by hand from raw header values
+        headers = CIMultiDict({k: v.encode() for k, v in headers.items()})
     elif form == "lower-case dict":
         headers = {k.lower(): v for k, v in headers.items()}
     else:

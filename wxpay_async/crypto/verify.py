@@ -47,18 +47,21 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
             if isinstance(key, str) and key.lower() == lower:
                 value = candidate
                 break
+    return _text(value)
+
+
+def _text(value: Any) -> str | None:
+    """A header value as stripped text (``bytes`` as Latin-1, as HTTP carries them)."""
     if value is None:
         return None
+    if type(value) is str:
+        return value.strip()
     if isinstance(value, bytes):
         value = value.decode("latin-1")
     return str(value).strip()
 
 
 _CASE_INSENSITIVE = (CIMultiDictProxy, CIMultiDict)
-
-
-def _strip(value: str | None) -> str | None:
-    return None if value is None else value.strip()
 
 
 @attrs.frozen(kw_only=True)
@@ -76,11 +79,12 @@ class SignedHeaders:
     def from_headers(cls, headers: Mapping[str, Any]) -> SignedHeaders:
         """Read the four required headers; raises if one is missing or empty."""
         if type(headers) in _CASE_INSENSITIVE:
-            # aiohttp's headers (every verified answer): a miss is a real miss, values are str.
+            # aiohttp's headers (every verified answer): a miss is a real miss.
             get = headers.get
-            timestamp, nonce = _strip(get("Wechatpay-Timestamp")), _strip(get("Wechatpay-Nonce"))
-            signature, serial = _strip(get("Wechatpay-Signature")), _strip(get("Wechatpay-Serial"))
-            request_id, signature_type = get("Request-ID"), get("Wechatpay-Signature-Type")
+            timestamp, nonce = _text(get("Wechatpay-Timestamp")), _text(get("Wechatpay-Nonce"))
+            signature, serial = _text(get("Wechatpay-Signature")), _text(get("Wechatpay-Serial"))
+            request_id = _text(get("Request-ID"))
+            signature_type = _text(get("Wechatpay-Signature-Type"))
         else:
             timestamp = _header(headers, "Wechatpay-Timestamp")
             nonce = _header(headers, "Wechatpay-Nonce")
