@@ -239,22 +239,29 @@ async def test_connection_refused_raises_transport_error(credentials: MerchantCr
             await c.send(GET, path_params={"sub_mchid": "1"})
 
 
+MAINLAND_GET = Endpoint(name="mainland.get", method="GET", host="mainland", path="/v3/x/{id}")
+REFUSED = "http://127.0.0.1:9"  # nothing listens: the connection is refused, nothing is sent
+
+
+def failover_client(
+    credentials: MerchantCredentials, fake: FakeWeChat, backup: str, attempts: int
+) -> WxPayClient:
+    """A client whose mainland host refuses connections, failing over to ``backup``."""
+    return WxPayClient(
+        credentials,
+        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
+        hosts=Hosts(mainland=REFUSED, mainland_backup=backup, failover=True),
+        retry=RetryPolicy(attempts=attempts, sleep=False),
+    )
+
+
 async def test_failover_to_backup_host_on_connection_failure(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
-    hosts = Hosts(mainland="http://127.0.0.1:9", mainland_backup=fake.url, failover=True)
-    async with WxPayClient(
-        credentials,
-        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
-        hosts=hosts,
-        retry=RetryPolicy(attempts=1, sleep=False),
-    ) as c:
+    async with failover_client(credentials, fake, fake.url, attempts=1) as c:
         raw = await c.send(UNSAFE_POST, body=b"{}")
     assert raw.status == 200
     assert len(fake.seen) == 1
-
-
-MAINLAND_GET = Endpoint(name="mainland.get", method="GET", host="mainland", path="/v3/x/{id}")
 
 
 async def test_the_backup_host_gets_the_whole_retry_policy_after_a_failover(
@@ -263,13 +270,7 @@ async def test_the_backup_host_gets_the_whole_retry_policy_after_a_failover(
     """The primary used up its attempts (connection refused); the backup answers SYSTEM_ERROR
     once, then 200: with attempts=2 per host, the backup's second attempt succeeds."""
     fake.answers.append(Answer(500, SYSTEM_ERROR))
-    hosts = Hosts(mainland="http://127.0.0.1:9", mainland_backup=fake.url, failover=True)
-    async with WxPayClient(
-        credentials,
-        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
-        hosts=hosts,
-        retry=RetryPolicy(attempts=2, sleep=False),
-    ) as c:
+    async with failover_client(credentials, fake, fake.url, attempts=2) as c:
         raw = await c.send(MAINLAND_GET, path_params={"id": "1"})
     assert raw.status == 200
     assert len(fake.seen) == 2
@@ -278,15 +279,7 @@ async def test_the_backup_host_gets_the_whole_retry_policy_after_a_failover(
 async def test_a_failed_failover_reports_the_backup_hosts_attempts(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
-    hosts = Hosts(
-        mainland="http://127.0.0.1:9", mainland_backup="http://127.0.0.1:7", failover=True
-    )
-    async with WxPayClient(
-        credentials,
-        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
-        hosts=hosts,
-        retry=RetryPolicy(attempts=2, sleep=False),
-    ) as c:
+    async with failover_client(credentials, fake, "http://127.0.0.1:7", attempts=2) as c:
         with pytest.raises(TransportError, match="after 2 attempt"):
             await c.send(MAINLAND_GET, path_params={"id": "1"})
 
