@@ -27,6 +27,8 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
+from .._sqlite import use_wal
+
 __all__ = ["GroupCommit", "JobRecord", "JobState", "Journal"]
 
 log = logging.getLogger("wxpay_async")
@@ -82,27 +84,6 @@ class JobRecord:
 _BUSY_SECONDS = 5.0
 
 
-def _use_wal(db: sqlite3.Connection) -> None:
-    """Switch the file to WAL, waiting out other connections as every statement does.
-
-    Changing the journal mode needs the file to itself, and SQLite answers ``database is
-    locked`` at once instead of calling the busy handler. Two shards opening a new journal at
-    the same moment (``wxpay-async onboard --shard``) hit exactly that, so the switch is
-    retried for up to ``_BUSY_SECONDS``; once the file is in WAL mode it sticks.
-    """
-    deadline = time.monotonic() + _BUSY_SECONDS
-    delay = 0.001
-    while True:
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
 class Journal:
     """A durable record of every job's key, body and outcome (see the module docstring)."""
 
@@ -113,7 +94,7 @@ class Journal:
         self._db = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SECONDS
         )
-        _use_wal(self._db)
+        use_wal(self._db, _BUSY_SECONDS)
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute(_SCHEMA)
         self._group: GroupCommit | None = None

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from .._errors import ValidationError
+from .._sqlite import use_wal
 from ._inbox import DEFAULT_RETENTION, Claim, Inbox
 
 __all__ = ["SqliteInbox"]
@@ -92,7 +93,7 @@ class SqliteInbox(Inbox):
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        use_wal(conn, self.busy_timeout)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute(_SCHEMA)
         return conn
