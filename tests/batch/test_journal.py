@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from pathlib import Path
 
 import pytest
 
+from tests.sqlite_lock import another_writer
 from wxpay_async.batch import Journal
 
 
@@ -135,23 +135,13 @@ def test_a_new_journal_opens_while_another_connection_holds_the_file(tmp_path: P
     """Two shards opening one new journal at the same moment: switching the file to WAL needs
     it to itself, and SQLite refuses at once rather than waiting. The open waits instead."""
     path = tmp_path / "j.db"
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("CREATE TABLE someone_elses (x)")
-    release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
-    release.start()
-    try:
-        with Journal(path) as journal:
-            journal.begin()
-            journal.prepared("job-1", "hash", "key-1", b"{}", "PUB_KEY_ID_1")
-            journal.commit()
-            record = journal.get("job-1")
-            assert record is not None and record.idempotency_key == "key-1"
-            mode = journal._db.execute("PRAGMA journal_mode").fetchone()[0]
-        assert mode == "wal"
-    finally:
-        release.join()
-        other.close()
+    with another_writer(path, release_after=0.2), Journal(path) as journal:
+        journal.begin()
+        journal.prepared("job-1", "hash", "key-1", b"{}", "PUB_KEY_ID_1")
+        journal.commit()
+        record = journal.get("job-1")
+        assert record is not None and record.idempotency_key == "key-1"
+        assert journal._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_journal_still_locked_after_the_busy_timeout_is_an_error(
@@ -159,11 +149,5 @@ def test_a_journal_still_locked_after_the_busy_timeout_is_an_error(
 ) -> None:
     path = tmp_path / "j.db"
     monkeypatch.setattr("wxpay_async.batch._journal._BUSY_SECONDS", 0.1)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("CREATE TABLE someone_elses (x)")
-    try:
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            Journal(path)
-    finally:
-        other.close()
+    with another_writer(path), pytest.raises(sqlite3.OperationalError, match="locked"):
+        Journal(path)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sqlite3
-import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.sqlite_lock import another_writer
 from wxpay_async import ValidationError
 from wxpay_async.notify import (
     Inbox,
@@ -329,17 +328,8 @@ async def test_unreachable_redis_raises_without_running_the_handler() -> None:
 async def test_sqlite_inbox_opens_a_new_file_another_process_is_writing(tmp_path: Path) -> None:
     """Web workers starting together on one new inbox file: switching it to WAL needs the file
     to itself and SQLite refuses at once; the inbox waits (within busy_timeout) instead."""
-    path = tmp_path / "i.db"
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute("CREATE TABLE someone_elses (x)")
-    release = threading.Timer(0.2, lambda: other.execute("COMMIT"))
-    release.start()
     handler = Recorder()
-    try:
-        async with SqliteInbox(path) as inbox:
+    with another_writer(tmp_path / "i.db", release_after=0.2):
+        async with SqliteInbox(tmp_path / "i.db") as inbox:
             assert await inbox.process(note(), handler) is Outcome.PROCESSED
-    finally:
-        release.join()
-        other.close()
     assert handler.calls == ["EV-1"]
