@@ -183,7 +183,7 @@ async def test_cancelled_after_success_still_records_done(
     with pytest.raises(asyncio.CancelledError):
         await task
     gate.set()
-    for _ in range(100):  # the shielded write finishes in the background
+    for _ in range(100):  # the write is finished in the background
         if await inbox.process(note(), handler) is Outcome.DUPLICATE:
             break
         await asyncio.sleep(0.01)

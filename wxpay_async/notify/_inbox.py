@@ -75,6 +75,10 @@ def _positive(name: str, value: float) -> float:
     return float(value)
 
 
+#: Settlements finishing after their delivery was cancelled (see ``Inbox._settle_surely``).
+_SETTLING: set[asyncio.Task[None]] = set()
+
+
 async def _stop(beat: asyncio.Task[None] | None) -> None:
     # Wait for the heartbeat to really end, so no renewal races the final store write.
     if beat is not None:
@@ -136,12 +140,33 @@ class Inbox(abc.ABC):
         try:
             await handler(notification)
         except BaseException:
-            await asyncio.shield(self._settle(key, token, beat, succeeded=False))
+            await self._settle_surely(key, token, beat, succeeded=False)
             raise
-        # Shielded: once the handler has succeeded, a cancelled delivery (the client hung up)
-        # must still record "done", or the next delivery would run the handler a second time.
-        await asyncio.shield(self._settle(key, token, beat, succeeded=True))
+        # Once the handler has succeeded, a cancelled delivery (the client hung up) must still
+        # record "done", or the next delivery would run the handler a second time.
+        await self._settle_surely(key, token, beat, succeeded=True)
         return Outcome.PROCESSED
+
+    async def _settle_surely(
+        self, key: str, token: str, beat: asyncio.Task[None] | None, *, succeeded: bool
+    ) -> None:
+        """Settle the claim even if this delivery is cancelled meanwhile.
+
+        A cancellation interrupts the store operation where it waits; settling is idempotent
+        (record done or release, each only for our token), so it is then run again from the
+        start in a task of its own, which the cancellation cannot reach, and the cancellation
+        goes on to the caller, as ``asyncio.shield`` would do. Unlike ``shield``, no task and
+        no extra event-loop turns are spent when nothing is cancelled, the usual case.
+        """
+        try:
+            await self._settle(key, token, beat, succeeded=succeeded)
+        except asyncio.CancelledError:
+            task = asyncio.get_running_loop().create_task(
+                self._settle(key, token, beat, succeeded=succeeded)
+            )
+            _SETTLING.add(task)  # a strong reference until it is done
+            task.add_done_callback(_SETTLING.discard)
+            raise
 
     async def _settle(
         self, key: str, token: str, beat: asyncio.Task[None] | None, *, succeeded: bool
