@@ -379,6 +379,10 @@ def loads_utf8(raw: bytes) -> Any:
     return value
 
 
+#: One encoder for every body: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON bytes: serialized once, signed and sent as is."""
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODER.encode(data).encode()

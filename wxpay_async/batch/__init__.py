@@ -108,10 +108,13 @@ class _Unit:
     application: Any
 
 
+#: Canonical JSON for content hashes (one encoder: ``json.dumps`` with options builds one a call).
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+
+
 def _content_hash(application: Any) -> str:
     plain = unstructure(application) if attrs.has(type(application)) else application
-    canonical = json.dumps(plain, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(plain).encode()).hexdigest()
 
 
 def _unit(item: Any) -> _Unit:
