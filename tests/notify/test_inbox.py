@@ -177,6 +177,9 @@ async def test_cancelled_after_success_still_records_done(
         await complete(key, token)
 
     monkeypatch.setattr(inbox, "_complete", slow_complete)
+    # A store whose done-write waits does not settle at once (a MemoryInbox subclass that
+    # overrides ``_complete`` is marked so by itself; this instance is patched instead).
+    monkeypatch.setattr(inbox, "_settles_at_once", False, raising=False)
     task = asyncio.create_task(inbox.process(note(), handler))
     await writing.wait()
     task.cancel()
@@ -333,3 +336,43 @@ async def test_sqlite_inbox_opens_a_new_file_another_process_is_writing(tmp_path
         async with SqliteInbox(tmp_path / "i.db") as inbox:
             assert await inbox.process(note(), handler) is Outcome.PROCESSED
     assert handler.calls == ["EV-1"]
+
+
+async def test_memory_inbox_settles_without_a_task_and_a_cancel_cannot_skip_done() -> None:
+    """The in-memory store settles without suspending: no task, and a cancellation requested
+    while the handler finishes lands after "done" is recorded."""
+    inbox, calls = MemoryInbox(wait=0), []
+
+    async def handler(notification: Notification) -> None:
+        calls.append(notification.id)
+        current = asyncio.current_task()
+        assert current is not None
+        current.cancel()  # the client hangs up as the handler returns
+
+    task = asyncio.create_task(inbox.process(note(), handler))
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await inbox.process(note(), Recorder()) is Outcome.DUPLICATE
+    assert calls == ["EV-1"]
+
+    # Not one suspension from claim to done: the coroutine finishes on its first step.
+    delivery = inbox.process(note("EV-2"), Recorder())
+    with pytest.raises(StopIteration) as finished:
+        delivery.send(None)
+    assert finished.value.value is Outcome.PROCESSED
+
+
+def test_memory_inbox_subclasses_that_wait_while_settling_are_shielded() -> None:
+    class Slower(MemoryInbox):
+        async def _complete(self, key: str, token: str) -> None:
+            await asyncio.sleep(0)
+            await super()._complete(key, token)
+
+    class Beating(MemoryInbox):
+        heartbeat = True
+
+    class Renamed(MemoryInbox):
+        pass
+
+    assert MemoryInbox._settles_at_once and Renamed._settles_at_once
+    assert not Slower._settles_at_once and not Beating._settles_at_once

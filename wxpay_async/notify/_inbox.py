@@ -75,10 +75,6 @@ def _positive(name: str, value: float) -> float:
     return float(value)
 
 
-#: Settlements finishing after their delivery was cancelled (see ``Inbox._settle_surely``).
-_SETTLING: set[asyncio.Task[None]] = set()
-
-
 async def _stop(beat: asyncio.Task[None] | None) -> None:
     # Wait for the heartbeat to really end, so no renewal races the final store write.
     if beat is not None:
@@ -97,6 +93,10 @@ class Inbox(abc.ABC):
 
     #: Whether claims must be renewed while the handler runs (stores shared across processes).
     heartbeat: ClassVar[bool] = True
+    #: True only where settling never suspends (no heartbeat to stop, ``_complete`` and
+    #: ``_release`` without an ``await`` that waits): ``MemoryInbox``, not its subclasses that
+    #: override any of these.
+    _settles_at_once: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -152,21 +152,14 @@ class Inbox(abc.ABC):
     ) -> None:
         """Settle the claim even if this delivery is cancelled meanwhile.
 
-        A cancellation interrupts the store operation where it waits; settling is idempotent
-        (record done or release, each only for our token), so it is then run again from the
-        start in a task of its own, which the cancellation cannot reach, and the cancellation
-        goes on to the caller, as ``asyncio.shield`` would do. Unlike ``shield``, no task and
-        no extra event-loop turns are spent when nothing is cancelled, the usual case.
+        Shielded (the settlement runs in a task of its own that a cancellation cannot reach)
+        unless the store settles at once: then nothing in it suspends, so no cancellation
+        can land inside, and the task and its two event-loop turns are saved.
         """
-        try:
+        if self._settles_at_once:
             await self._settle(key, token, beat, succeeded=succeeded)
-        except asyncio.CancelledError:
-            task = asyncio.get_running_loop().create_task(
-                self._settle(key, token, beat, succeeded=succeeded)
-            )
-            _SETTLING.add(task)  # a strong reference until it is done
-            task.add_done_callback(_SETTLING.discard)
-            raise
+        else:
+            await asyncio.shield(self._settle(key, token, beat, succeeded=succeeded))
 
     async def _settle(
         self, key: str, token: str, beat: asyncio.Task[None] | None, *, succeeded: bool
@@ -256,6 +249,13 @@ class MemoryInbox(Inbox):
     """
 
     heartbeat = False
+    _settles_at_once = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        overrides = ("_complete", "_release", "_settle", "_settle_surely")
+        if cls.heartbeat or any(name in cls.__dict__ for name in overrides):
+            cls._settles_at_once = False
 
     def __init__(
         self,
