@@ -19,9 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from ._srv_identity import Identity
 
@@ -40,14 +39,7 @@ async def run_floor(
     application: Callable[[int, str], dict[str, Any]],
 ) -> tuple[float, float, float]:
     """Run the onboardings numbered ``jobs``; returns (wall s, process CPU s, loop-thread CPU s)."""
-    key = serialization.load_pem_private_key(identity.merchant_private_pem.encode(), None)
-    public = serialization.load_pem_public_key(identity.platform_public_pem.encode())
-    assert isinstance(key, RSAPrivateKey)
-    assert isinstance(public, RSAPublicKey)
-    prefix = (
-        f'WECHATPAY2-SHA256-RSA2048 mchid="{identity.mchid}",'
-        f'serial_no="{identity.serial_no}",nonce_str="'
-    )
+    key, public, prefix = identity.floor_keys()
     url = base_url + PATH
     counter = iter(jobs)
 

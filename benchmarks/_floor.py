@@ -20,9 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import aiohttp
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from ._srv_identity import Identity
 
@@ -37,14 +36,7 @@ async def floor_client(
     identity: Identity, base_url: str, path: str, *, sign_threads: int = 0
 ) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """Yield a coroutine function doing one signed, verified GET of ``path``."""
-    key = serialization.load_pem_private_key(identity.merchant_private_pem.encode(), None)
-    public = serialization.load_pem_public_key(identity.platform_public_pem.encode())
-    assert isinstance(key, RSAPrivateKey)
-    assert isinstance(public, RSAPublicKey)
-    prefix = (
-        f'WECHATPAY2-SHA256-RSA2048 mchid="{identity.mchid}",'
-        f'serial_no="{identity.serial_no}",nonce_str="'
-    )
+    key, public, prefix = identity.floor_keys()
     url = base_url + path
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=sign_threads) if sign_threads else None

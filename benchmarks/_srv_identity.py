@@ -51,3 +51,16 @@ class Identity:
             platform_public_pem=_public_pem(platform),
             public_key_id="PUB_KEY_ID_0114232134912410000000000000",
         )
+
+    def floor_keys(self) -> tuple[rsa.RSAPrivateKey, rsa.RSAPublicKey, str]:
+        """What a hand-written floor client needs: the merchant signing key, the key that
+        verifies answers, and the fixed head of its Authorization header (up to the nonce)."""
+        key = serialization.load_pem_private_key(self.merchant_private_pem.encode(), None)
+        public = serialization.load_pem_public_key(self.platform_public_pem.encode())
+        assert isinstance(key, rsa.RSAPrivateKey)
+        assert isinstance(public, rsa.RSAPublicKey)
+        head = (
+            f'WECHATPAY2-SHA256-RSA2048 mchid="{self.mchid}",'
+            f'serial_no="{self.serial_no}",nonce_str="'
+        )
+        return key, public, head

@@ -211,58 +211,32 @@ async def measure(quick: bool) -> list[Row]:
         await sqlite.aclose()
 
     med = {k: statistics.median(v) for k, v in results.items()}
-    floor = "rsa_verify (bare)"
+    label = {
+        "bare": "rsa_verify (bare)",
+        "minimum": "hand-written minimum (verify+JSON+AES)",
+        "parse": "parse (verify+decrypt+model)",
+        "untyped": "parse, resource left a dict",
+        "handle": "handle_notification + MemoryInbox",
+        "mem": "MemoryInbox.process",
+        "sql": "SqliteInbox.process",
+    }
+
+    def row(kind: str, to: str | None = None) -> Row:
+        """ops/s of ``kind``, with its ratio to ``to`` (measured in this same run)."""
+        plain = Row(benchmark=BENCH, metric=label[kind], value=med[kind], unit="ops/s")
+        if to is None:
+            return plain
+        return attrs.evolve(plain, ratio_to=label[to], ratio=med[kind] / med[to])
+
     return [
-        Row(benchmark=BENCH, metric=floor, value=med["bare"], unit="ops/s"),
-        Row(
-            benchmark=BENCH,
-            metric="hand-written minimum (verify+JSON+AES)",
-            value=med["minimum"],
-            unit="ops/s",
-            ratio_to=floor,
-            ratio=med["minimum"] / med["bare"],
-        ),
-        Row(
-            benchmark=BENCH,
-            metric="parse (verify+decrypt+model)",
-            value=med["parse"],
-            unit="ops/s",
-            ratio_to=floor,
-            ratio=med["parse"] / med["bare"],
-        ),
-        Row(
-            benchmark=BENCH,
-            metric="parse (verify+decrypt+model)",
-            value=med["parse"],
-            unit="ops/s",
-            ratio_to="hand-written minimum",
-            ratio=med["parse"] / med["minimum"],
-        ),
-        Row(
-            benchmark=BENCH,
-            metric="parse, resource left a dict",
-            value=med["untyped"],
-            unit="ops/s",
-            ratio_to=floor,
-            ratio=med["untyped"] / med["bare"],
-        ),
-        Row(
-            benchmark=BENCH,
-            metric="handle_notification + MemoryInbox",
-            value=med["handle"],
-            unit="ops/s",
-            ratio_to=floor,
-            ratio=med["handle"] / med["bare"],
-        ),
-        Row(benchmark=BENCH, metric="MemoryInbox.process", value=med["mem"], unit="ops/s"),
-        Row(
-            benchmark=BENCH,
-            metric="SqliteInbox.process",
-            value=med["sql"],
-            unit="ops/s",
-            ratio_to="parse (verify+decrypt+model)",
-            ratio=med["sql"] / med["parse"],
-        ),
+        row("bare"),
+        row("minimum", "bare"),
+        row("parse", "bare"),
+        row("parse", "minimum"),
+        row("untyped", "bare"),
+        row("handle", "bare"),
+        row("mem"),
+        row("sql", "parse"),
     ]
 
 
