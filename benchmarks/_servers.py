@@ -1,28 +1,40 @@
-"""A minimal signed-response HTTP/1.1 server for the request benchmarks, run in its own process.
+"""The minimal signed-answer HTTP/1.1 server every benchmark runs against, in its own process.
 
-It answers every ``GET`` whose path starts with the configured prefix with one fixed JSON body
-and the ``Wechatpay-*`` headers a real WeChat Pay answer carries. The RSA signature is made at
-most once per second (same timestamp and nonce for every answer in that second): signing each
-answer costs ~1 ms of server CPU and, on a 2-core machine, would measure the server instead of
-the clients. Every client still verifies every answer with a full RSA verify. Request signatures
-are *not* checked (the sandbox does that; here it would only add server CPU).
+It answers every request whose path starts with the configured prefix (``GET`` or ``POST``;
+bodies are read and ignored) with one fixed JSON body and the ``Wechatpay-*`` headers a real
+WeChat Pay answer carries, ``latency`` seconds later (a timer, no CPU). The RSA signature is
+made at most once per second (same timestamp and nonce for every answer in that second):
+signing each answer costs ~1 ms of server CPU and, on a 2-core machine, would measure the
+server instead of the clients. Every client still verifies every answer with a full RSA
+verify. Request signatures are *not* checked and request bodies are not decrypted (the
+sandbox does both; here they would only add server CPU).
 
-``GET /_stats`` answers ``{"requests": n, "cpu_s": seconds}`` (unsigned) so a benchmark can show
-the server was not the bottleneck.
+It is raw ``asyncio`` (a protocol with just enough HTTP/1.1 for keep-alive clients) rather
+than ``aiohttp.web``: the batch benchmark's server on ``aiohttp.web`` spent ~170 µs of CPU per
+answer, this one ~40-90 µs, and on two cores every microsecond it spends is taken from the
+client being measured.
 
-Started by :class:`ServerProcess`; ``python -m benchmarks._servers`` reads its configuration as
-JSON on stdin and prints ``listening <port>`` once bound.
+``GET /_stats`` answers ``{"requests": n, "cpu_s": seconds, "signatures": n}`` (unsigned) so
+a benchmark can show the server was not the bottleneck.
+
+``signed_server(...)`` starts it as a :class:`ChildServer`; ``python -m benchmarks._servers``
+reads its configuration as one JSON line on stdin and prints ``listening http://...`` once
+bound, then serves until its stdin closes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,9 +42,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-__all__ = ["ServerProcess"]
+__all__ = ["ChildServer", "signed_server"]
 
 _SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
+_URL = re.compile(r"(https?://[0-9A-Za-z.\-\[\]:]+)")
 
 
 class _Signer:
@@ -82,12 +95,18 @@ def _plain(status: str, body: bytes) -> bytes:
 
 
 class _Connection(asyncio.Protocol):
-    """Keep-alive HTTP/1.1 with just enough parsing for GETs and small bodies."""
+    """Keep-alive HTTP/1.1 with just enough parsing for small requests.
+
+    Answers leave in request order: each waits in ``_due`` until ``latency`` has passed since
+    its request arrived, and one timer at a time serves the head of that queue.
+    """
 
     def __init__(self, server: _Server) -> None:
         self._server = server
         self._buffer = b""
         self._transport: asyncio.Transport | None = None
+        self._due: collections.deque[tuple[float, bytes, bool]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -95,7 +114,7 @@ class _Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        while self._transport is not None:
+        while True:
             end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
@@ -110,23 +129,52 @@ class _Connection(asyncio.Protocol):
                 return
             self._buffer = self._buffer[total:]
             target = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b""
-            self._transport.write(self._server.respond(target))
-            if b"\r\nconnection: close" in head:
-                self._transport.close()
-                self._transport = None
+            close = b"\r\nconnection: close" in head
+            latency = self._server.latency
+            if latency <= 0 or not target.startswith(self._server.prefix):
+                self._answer(target, close)
+            else:
+                self._due.append((time.monotonic() + latency, target, close))
+                if self._timer is None:
+                    self._schedule()
+
+    def _schedule(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = self._due[0][0]
+        self._timer = loop.call_at(loop.time() + max(0.0, due - time.monotonic()), self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        _, target, close = self._due.popleft()
+        self._answer(target, close)
+        if self._due and self._transport is not None:
+            self._schedule()
+
+    def _answer(self, target: bytes, close: bool) -> None:
+        if self._transport is None:
+            return
+        self._transport.write(self._server.respond(target))
+        if close:
+            self._transport.close()
+            self._transport = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
+        self._due.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class _Server:
-    def __init__(self, signer: _Signer, prefix: str) -> None:
+    def __init__(self, signer: _Signer, prefix: str, latency: float) -> None:
         self._signer = signer
-        self._prefix = prefix.lower().encode()
+        self.prefix = prefix.lower().encode()
+        self.latency = latency
         self.requests = 0
 
     def respond(self, target: bytes) -> bytes:
-        if target.startswith(self._prefix):
+        if target.startswith(self.prefix):
             self.requests += 1
             return self._signer.answer()
         if target == b"/_stats":
@@ -142,13 +190,15 @@ class _Server:
 async def _serve(config: dict[str, Any]) -> None:
     key = serialization.load_pem_private_key(config["private_key_pem"].encode(), password=None)
     assert isinstance(key, RSAPrivateKey)
-    server = _Server(_Signer(key, config["key_id"], config["body"].encode()), config["path_prefix"])
+    signer = _Signer(key, config["key_id"], config["body"].encode())
+    server = _Server(signer, config["path_prefix"], float(config.get("latency") or 0.0))
     loop = asyncio.get_running_loop()
+    # A deep backlog: a batch opens a few hundred connections at once.
     listener = await loop.create_server(
-        lambda: _Connection(server), "127.0.0.1", 0, backlog=1024, reuse_address=True
+        lambda: _Connection(server), "127.0.0.1", 0, backlog=2048, reuse_address=True
     )
     port = listener.sockets[0].getsockname()[1]
-    print(f"listening {port}", flush=True)
+    print(f"listening http://127.0.0.1:{port}", flush=True)
     # Serve until stdin closes: the benchmark ends us, or dies and its end of the pipe closes.
     await loop.run_in_executor(None, sys.stdin.read)
     listener.close()
@@ -162,45 +212,46 @@ def main() -> None:
     asyncio.run(_serve(config))
 
 
-class ServerProcess:
-    """Start the server in a child process; ``url`` is its base URL while inside ``with``."""
+class ChildServer:
+    """Run ``argv`` as a child process; ``url`` is the first URL it prints, while inside ``with``.
+
+    ``stdin`` (if given) is written to the child first; its stdin stays open until the child is
+    stopped, so a child may take end-of-file as "the benchmark is gone".
+    """
 
     def __init__(
         self,
+        argv: Sequence[str],
         *,
-        private_key_pem: str,
-        key_id: str,
-        body: bytes,
-        path_prefix: str,
-        cpu: int | None = None,
+        stdin: str | None = None,
+        cwd: str | os.PathLike[str] | None = None,
     ) -> None:
-        self._config = {
-            "private_key_pem": private_key_pem,
-            "key_id": key_id,
-            "body": body.decode(),
-            "path_prefix": path_prefix,
-            "cpu": cpu,
-        }
+        self._argv = list(argv)
+        self._stdin = stdin
+        self._cwd = cwd
         self._proc: subprocess.Popen[str] | None = None
         self.url = ""
 
     def __enter__(self) -> Self:
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._servers"],
+            self._argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            cwd=self._cwd,
         )
         assert self._proc.stdin is not None
         assert self._proc.stdout is not None
-        self._proc.stdin.write(json.dumps(self._config) + "\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "listening":
-            self._stop()
-            raise RuntimeError(f"benchmark server did not start: {line!r}")
-        self.url = f"http://127.0.0.1:{line[1]}"
-        return self
+        if self._stdin is not None:
+            self._proc.stdin.write(self._stdin)
+            self._proc.stdin.flush()
+        # Blocks until the child prints its URL or exits (end of file: it failed to start).
+        for line in self._proc.stdout:
+            if found := _URL.search(line):
+                self.url = found.group(1).rstrip("/")
+                return self
+        self._stop()
+        raise RuntimeError(f"server did not start: {' '.join(self._argv[:4])} ...")
 
     def __exit__(
         self,
@@ -213,6 +264,8 @@ class ServerProcess:
     def _stop(self) -> None:
         if self._proc is None:
             return
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
         self._proc.terminate()
         try:
             self._proc.wait(timeout=5)
@@ -223,6 +276,34 @@ class ServerProcess:
             if stream is not None:
                 stream.close()
         self._proc = None
+
+
+def signed_server(
+    *,
+    private_key_pem: str,
+    key_id: str,
+    body: bytes,
+    path_prefix: str,
+    latency: float = 0.0,
+    cpu: int | None = None,
+) -> ChildServer:
+    """This module's server answering ``body`` under ``path_prefix``, as a :class:`ChildServer`.
+
+    ``cpu``: pin the server to that CPU (Linux), so that it does not share the client's.
+    """
+    config = {
+        "private_key_pem": private_key_pem,
+        "key_id": key_id,
+        "body": body.decode(),
+        "path_prefix": path_prefix,
+        "latency": latency,
+        "cpu": cpu,
+    }
+    return ChildServer(
+        [sys.executable, "-m", "benchmarks._servers"],
+        stdin=json.dumps(config) + "\n",
+        cwd=Path(__file__).resolve().parents[1],
+    )
 
 
 if __name__ == "__main__":

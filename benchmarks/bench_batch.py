@@ -17,9 +17,11 @@ verify, journal the result) at concurrency 256 against a server answering after 
   file, started together once both are set up; wall time runs from the first start to the
   last end. The event loop is one thread, so this is how a batch uses a second core. The
   hand-written floor is split the same way.
-* The server is ``_onboard_server.py`` in its own process: it signs its fixed answer once per
-  second and neither verifies nor decrypts requests, so its CPU does not crowd out the client's
-  on a small machine (the client still RSA-verifies every answer). One comparison point runs
+* The server is ``_servers.py`` in its own process (raw asyncio, the one ``bench_requests``
+  uses): it answers ``{"sub_mchid": ..., "verification_status": "Under Review"}`` after the
+  latency, signs that fixed answer once per second and neither verifies nor decrypts requests,
+  so its CPU does not crowd out the client's on a small machine (the client still RSA-verifies
+  every answer). One comparison point runs
   against the real sandbox (``wxpay-async sandbox --latency 0.05``), which does all of that.
 * The client runs in a fresh child process per batch (the journal in a temporary directory,
   deleted afterwards); its CPU per job is that process's CPU time ÷ jobs, and separately the
@@ -61,7 +63,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._onboard_server import ChildServer, onboard_server
+from ._batch_floor import PATH
+from ._servers import ChildServer, signed_server
 from ._srv_identity import Identity
 from ._table import Row, machine, print_rows
 
@@ -82,8 +85,10 @@ SHARDED = f"onboard_many x{PROCESSES} processes"
 HAND_SHARDED = f"hand-written floor x{PROCESSES} processes"
 SP_APPID = "wxd678efh567hg6787"
 REPO = Path(__file__).resolve().parents[1]
+#: What the minimal server answers to every onboarding.
+ANSWER = json.dumps({"sub_mchid": "2000000001", "verification_status": "Under Review"}).encode()
 NOTES = (
-    "batch: the minimal server (benchmarks/_onboard_server.py, own process) signs its fixed\n"
+    "batch: the minimal server (benchmarks/_servers.py, own process) signs its fixed\n"
     "answer once per second and does not verify or decrypt requests; the client verifies every\n"
     "answer. The sandbox row runs the full sandbox (verifies, decrypts 3 fields, signs each\n"
     "answer). The RSS runs use latency 0 to keep the 100k-job run bounded."
@@ -472,11 +477,7 @@ def run(
     one_sign = sign_seconds(identity, rounds=sign_rounds)
     encrypt = encrypt_seconds(identity, rounds=3 if quick else 5)
     latency_floor = sizes.jobs / CONCURRENCY * LATENCY
-    server = onboard_server(
-        private_key_pem=identity.platform_private_pem,
-        key_id=identity.public_key_id,
-        latency=LATENCY,
-    )
+    server = onboard_server(identity, LATENCY)
     with tempfile.TemporaryDirectory(prefix="wxpay-bench-batch-") as tmp:
         journals = (str(Path(tmp) / f"journal-{i}.db") for i in itertools.count())
 
@@ -521,9 +522,7 @@ def run(
             in_sandbox = onboard_in_child(
                 spec(sizes.sandbox_jobs, sandbox.url, config=str(sandbox_dir / "merchant.toml"))
             )
-        with onboard_server(
-            private_key_pem=identity.platform_private_pem, key_id=identity.public_key_id, latency=0
-        ) as instant:
+        with onboard_server(identity, 0.0) as instant:
             rss_small = onboard_in_child(spec(sizes.rss_small, instant.url))
             rss_large = onboard_in_child(spec(sizes.rss_large, instant.url))
 
@@ -592,6 +591,17 @@ def run(
             ratio=rss_large.rss_mb / rss_small.rss_mb),
     ]  # fmt: skip
     return rows
+
+
+def onboard_server(identity: Identity, latency: float) -> ChildServer:
+    """The minimal server answering ``POST /hk/v3/merchants`` after ``latency`` seconds."""
+    return signed_server(
+        private_key_pem=identity.platform_private_pem,
+        key_id=identity.public_key_id,
+        body=ANSWER,
+        path_prefix=PATH,
+        latency=latency,
+    )
 
 
 def _sandbox(directory: Path) -> ChildServer:

@@ -43,7 +43,7 @@ from typing import Any
 import attrs
 
 from ._floor import floor_client
-from ._servers import ServerProcess
+from ._servers import ChildServer, signed_server
 from ._srv_identity import Identity
 from ._table import Row, machine, print_rows
 
@@ -257,9 +257,9 @@ def cpus() -> tuple[int | None, int | None]:
     return (available[0], available[1]) if len(available) >= 2 else (None, None)
 
 
-def server(identity: Identity, cpu: int | None) -> ServerProcess:
+def server(identity: Identity, cpu: int | None) -> ChildServer:
     """The signed-answer server for ``PATH``, in its own process."""
-    return ServerProcess(
+    return signed_server(
         private_key_pem=identity.platform_private_pem,
         key_id=identity.public_key_id,
         body=BODY,
