@@ -130,11 +130,11 @@ class _Connection(asyncio.Protocol):
             self._buffer = self._buffer[total:]
             target = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b""
             close = b"\r\nconnection: close" in head
-            latency = self._server.latency
-            if latency <= 0 or not target.startswith(self._server.prefix):
+            delay = self._server.latency if target.startswith(self._server.prefix) else 0.0
+            if delay <= 0 and not self._due:
                 self._answer(target, close)
-            else:
-                self._due.append((time.monotonic() + latency, target, close))
+            else:  # behind a waiting answer, even an instant one waits its turn
+                self._due.append((time.monotonic() + delay, target, close))
                 if self._timer is None:
                     self._schedule()
 
