@@ -2,7 +2,8 @@
 
 Per job: RSA-encrypt the three contact fields (PKCS#1 v1.5, as ``hk_merchants.create`` does),
 ``json.dumps`` the application, sign the v3 request message, one ``aiohttp`` POST with the
-Authorization, Wechatpay-Serial and Idempotency-Key headers, and an RSA verify of the answer.
+Authorization, Wechatpay-Serial and Idempotency-Key headers, and an RSA verify of the answer
+(:func:`floor_verify`).
 No validation, no models, no journal, no retries, no error mapping, no result objects: what
 any Python client on aiohttp must spend per onboarding, at the same concurrency as the batch.
 """
@@ -22,6 +23,7 @@ import aiohttp
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from ._floor import floor_verify
 from ._srv_identity import Identity
 
 __all__ = ["run_floor"]
@@ -65,9 +67,8 @@ async def run_floor(
             answer = await response.read()
             h = response.headers
             signed = f"{h['Wechatpay-Timestamp']}\n{h['Wechatpay-Nonce']}\n".encode()
-            public.verify(
-                base64.b64decode(h["Wechatpay-Signature"]), signed + answer + b"\n", _PKCS1, _SHA256
-            )
+            answer_signature = base64.b64decode(h["Wechatpay-Signature"])
+            floor_verify(public, answer_signature, signed + answer + b"\n")
             if response.status != 200:
                 raise RuntimeError(f"batch floor: HTTP {response.status}")
 

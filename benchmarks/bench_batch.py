@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import itertools
 import json
@@ -59,7 +60,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
@@ -76,6 +77,8 @@ __all__ = ["application", "applications", "run"]
 BENCH = "batch"
 CONCURRENCY = 256
 LATENCY = 0.05
+#: The longest a child batch may run (the 100,000-job RSS run takes a few minutes).
+CHILD_TIMEOUT = 1800.0
 SIGN_THREADS = 1  # measured: 1 thread beat 2 (less GIL traffic with the loop)
 HAND_WRITTEN = "hand-written floor"
 #: One batch split over this many processes sharing one journal file: how a batch uses a
@@ -211,7 +214,8 @@ def _client(spec: Spec, options: dict[str, Any]) -> tuple[WxPayClient, str]:
 def _ready_set_go() -> None:
     """Tell the parent this child is set up, and wait until every child is (a start line)."""
     print("ready", flush=True)
-    sys.stdin.readline()
+    if sys.stdin.readline().strip() != "go":  # end of file: the benchmark is gone
+        raise SystemExit("bench_batch child: no start line; not running")
 
 
 async def _hand_written(spec: Spec) -> Outcome:
@@ -295,6 +299,23 @@ def onboard_in_child(spec: Spec, *, package_dir: Path | None = None) -> Outcome:
     return onboard_in_children(spec, 1, package_dir=package_dir)
 
 
+def _reap(children: list[subprocess.Popen[str]]) -> None:
+    """Kill and wait for every child still running: a stray one would keep sending."""
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for stream in (child.stdin, child.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _tail(log: IO[str], size: int = 2000) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()[-size:]
+
+
 def onboard_in_children(spec: Spec, shards: int, *, package_dir: Path | None = None) -> Outcome:
     """Run one batch split over ``shards`` fresh interpreters at once, sharing its journal.
 
@@ -310,43 +331,53 @@ def onboard_in_children(spec: Spec, shards: int, *, package_dir: Path | None = N
         attrs.evolve(spec, shards=shards, shard=k, concurrency=spec.concurrency // shards)
         for k in range(shards)
     ]
-    children = [
-        subprocess.Popen(
-            [sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        for _ in parts
-    ]
-    for child, part in zip(children, parts, strict=True):
-        assert child.stdin is not None
-        child.stdin.write(json.dumps(attrs.asdict(part)) + "\n")
-        child.stdin.flush()
-    for child in children:  # each is set up (imports, client): start them together
-        assert child.stdout is not None
-        if child.stdout.readline().strip() != "ready":
-            child.kill()
-            raise RuntimeError(f"batch child failed:\n{child.communicate()[1][-2000:]}")
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    answers = [child.communicate() for child in children]
-    outcomes = []
-    for child, (stdout, stderr) in zip(children, answers, strict=True):
-        if child.returncode != 0:
-            raise RuntimeError(f"batch child failed:\n{stderr[-2000:]}")
-        outcome = Outcome(**json.loads(stdout.strip().splitlines()[-1]))
-        if outcome.ok != outcome.jobs:
-            raise RuntimeError(
-                f"{outcome.jobs - outcome.ok} of {outcome.jobs} jobs failed: {outcome.first_error}"
+    with contextlib.ExitStack() as stack:
+        # Each child's stderr goes to a file: a pipe nobody reads while the batch runs could
+        # fill up and stall a child that logs.
+        logs = [stack.enter_context(tempfile.TemporaryFile("w+", encoding="utf-8")) for _ in parts]
+        children: list[subprocess.Popen[str]] = []
+        stack.callback(_reap, children)  # runs first on the way out, whatever went wrong
+        for log in logs:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    text=True,
+                    env=env,
+                )
             )
-        if not spec.floor and Path(outcome.package).resolve().parent != home:
-            raise RuntimeError(f"the child imported {outcome.package}, not the package in {home}")
-        outcomes.append(outcome)
+        for child, part in zip(children, parts, strict=True):
+            assert child.stdin is not None
+            child.stdin.write(json.dumps(attrs.asdict(part)) + "\n")
+            child.stdin.flush()
+        for child, log in zip(children, logs, strict=True):  # each is set up: start together
+            assert child.stdout is not None
+            if child.stdout.readline().strip() != "ready":
+                child.kill()
+                child.wait()
+                raise RuntimeError(f"batch child failed to start:\n{_tail(log)}")
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        answers = [child.communicate(timeout=CHILD_TIMEOUT)[0] for child in children]
+        outcomes = []
+        for child, stdout, log in zip(children, answers, logs, strict=True):
+            if child.returncode != 0:
+                raise RuntimeError(f"batch child failed:\n{_tail(log)}")
+            outcome = Outcome(**json.loads(stdout.strip().splitlines()[-1]))
+            if outcome.ok != outcome.jobs:
+                raise RuntimeError(
+                    f"{outcome.jobs - outcome.ok} of {outcome.jobs} jobs failed: "
+                    f"{outcome.first_error}"
+                )
+            if not spec.floor and Path(outcome.package).resolve().parent != home:
+                raise RuntimeError(
+                    f"the child imported {outcome.package}, not the package in {home}"
+                )
+            outcomes.append(outcome)
     if len(outcomes) == 1:
         return outcomes[0]
     started, ended = min(o.started for o in outcomes), max(o.ended for o in outcomes)

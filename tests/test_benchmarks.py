@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +25,7 @@ from benchmarks._srv_identity import Identity
 from benchmarks.bench_batch import (
     ANSWER,
     PATH,
+    Outcome,
     Spec,
     application,
     onboard_in_child,
@@ -90,31 +92,57 @@ async def test_answers_wait_the_latency_and_keep_request_order(identity: Identit
     assert waited >= LATENCY * 0.9
     assert first_body == ANSWER
     assert first["wechatpay-serial"] == identity.public_key_id
-    assert "wechatpay-signature" in first and "wechatpay-signature" not in second
+    assert "wechatpay-signature" in first
+    assert "wechatpay-signature" not in second
     assert json.loads(second_body)["requests"] == 1
 
 
-async def test_the_hand_written_floor_completes(identity: Identity) -> None:
+def _requests(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/_stats", timeout=5) as response:
+        return int(json.loads(response.read())["requests"])
+
+
+async def test_the_hand_written_floor_sends_each_job_once(identity: Identity) -> None:
     with onboard_server(identity, 0.0) as server:
         wall, cpu, loop_cpu = await run_floor(identity, server.url, range(4), 2, application)
-    assert wall > 0 and cpu > 0 and loop_cpu > 0
+        assert _requests(server.url) == 4
+    assert min(wall, cpu, loop_cpu) > 0
 
 
-def test_batch_children_onboard_every_job(identity: Identity, tmp_path: Path) -> None:
+def test_batch_children_send_every_job_once(identity: Identity, tmp_path: Path) -> None:
     fields = {field.name: getattr(identity, field.name) for field in attrs.fields(Identity)}
+    sent = []
     with onboard_server(identity, 0.01) as server:
 
-        def spec(name: str, **changes: Any) -> Spec:
-            base = Spec(
+        def run(name: str, shards: int = 1, **changes: Any) -> Outcome:
+            spec = Spec(
                 jobs=6, concurrency=4, journal=str(tmp_path / name), url=server.url, identity=fields
             )
-            return attrs.evolve(base, **changes)
+            before = _requests(server.url)
+            outcome = onboard_in_children(attrs.evolve(spec, **changes), shards)
+            sent.append(_requests(server.url) - before)
+            return outcome
 
-        ours = onboard_in_child(spec("one.db"))
-        floor = onboard_in_child(spec("floor.db", floor=True))
-        split = onboard_in_children(spec("split.db", pool=2), 2)
+        ours = run("one.db")
+        floor = run("floor.db", floor=True)
+        # Two processes on one journal file, each taking every other job.
+        split = run("split.db", shards=2, pool=2)
     assert (ours.jobs, ours.ok, ours.first_error) == (6, 6, "")
-    assert (floor.jobs, floor.ok) == (6, 6)
-    # Two processes share the journal and split the jobs: every job once, none twice.
     assert (split.jobs, split.ok, split.first_error) == (6, 6, "")
-    assert split.ended >= split.started
+    assert floor.jobs == 6
+    assert sent == [6, 6, 6]  # no job lost, none sent twice, by either client
+
+
+def test_a_child_that_cannot_start_is_reported_and_reaped(
+    identity: Identity, tmp_path: Path
+) -> None:
+    # An identity the child cannot load: it fails during set-up, before "ready".
+    spec = Spec(
+        jobs=2,
+        concurrency=1,
+        journal=str(tmp_path / "j.db"),
+        url="http://127.0.0.1:9",
+        identity={"mchid": "1"},
+    )
+    with pytest.raises(RuntimeError, match="failed to start"):
+        onboard_in_child(spec)
