@@ -37,9 +37,11 @@ verify, journal the result) at concurrency 256 against a server answering after 
 ``python -m benchmarks.bench_batch [--quick] [--repeat N] [--variant NAME=DIR ...]``:
 ``--quick`` runs 1,000 jobs (sandbox 200, RSS 250 and 2,500); ``--variant`` times the batch
 again with the ``wxpay_async`` package found in ``DIR`` (a modified copy: how the thread-offload
-experiments were run). Every timed configuration runs 3 times, interleaved (``--repeat N``;
-1 with ``--quick``), and the median run is reported. Only ratios within one run mean anything
-on a shared machine.
+experiments were run). The main configurations (``onboard_many``, with ``sign_executor``, the
+hand-written batch, and both split over two processes) run 3 times, interleaved
+(``--repeat N``; 1 with ``--quick``), and the median run of each is reported; the
+default-pool, sandbox and RSS rows run once. Only ratios within one run mean anything on a
+shared machine.
 """
 
 from __future__ import annotations
