@@ -18,7 +18,7 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -151,12 +151,6 @@ class _ProgressView:
             self.out.write("\n")
 
 
-async def _stream(path: Path, shard: tuple[int, int]) -> AsyncIterator[dict[str, Any]]:
-    for item in _read_jobs(path, shard):
-        yield item
-        await asyncio.sleep(0)  # let workers start while the file is read
-
-
 async def _run(args: argparse.Namespace) -> int:
     view = _ProgressView(args.progress, _count_lines(args.jobs, args.shard), sys.stderr)
     last: Progress | None = None
@@ -191,7 +185,7 @@ async def _run(args: argparse.Namespace) -> int:
         with args.out.open("w", encoding="utf-8") as out:
             async for result in onboard_many(
                 client,
-                _stream(args.jobs, args.shard),
+                _read_jobs(args.jobs, args.shard),  # read by the workers as they free up
                 concurrency=args.concurrency,
                 journal=args.journal,
                 on_progress=on_progress,

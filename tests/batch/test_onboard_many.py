@@ -184,6 +184,33 @@ async def test_duplicate_rows_run_once_and_async_iterables_stream(
     assert_exactly_once(sandbox, [r for r in results if not r.from_journal], 3)
 
 
+async def test_an_async_input_is_read_by_one_worker_at_a_time(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # An async generator that suspends between rows: two workers asking at once would meet
+    # "asynchronous generator is already running" without the batch's reading lock.
+    mchid = sandbox.credentials.mchid
+    reading = 0
+    most = 0
+
+    async def rows() -> Any:
+        nonlocal reading, most
+        for i in range(12):
+            reading += 1
+            most = max(most, reading)
+            await asyncio.sleep(0.001)
+            reading -= 1
+            yield application(i, mchid)
+
+    async with sandbox.client() as client:
+        results = await collect(
+            onboard_many(client, rows(), concurrency=4, journal=tmp_path / "j.db")
+        )
+    assert most == 1
+    assert sorted(r.job_id for r in results) == sorted({r.job_id for r in results})
+    assert_exactly_once(sandbox, results, 12)
+
+
 async def test_concurrency_must_be_positive(sandbox: Sandbox, tmp_path: Path) -> None:
     async with sandbox.client() as client:
         with pytest.raises(ValueError, match="concurrency"):

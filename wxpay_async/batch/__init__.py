@@ -46,7 +46,7 @@ __all__ = ["Job", "JobResult", "Journal", "Progress", "onboard_many"]
 
 log = logging.getLogger("wxpay_async")
 
-_DONE = object()  # end-of-batch marker on the results queue
+_DONE = object()  # the end of the input, and of the batch on the results queue
 _RETRYABLE_ERRORS = (
     ServerError,
     RateLimitedError,
@@ -288,15 +288,6 @@ def _claimed_elsewhere(unit: _Unit) -> JobResult:
     )
 
 
-async def _iterate(items: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
-    if isinstance(items, AsyncIterable):
-        async for item in items:
-            yield item
-    else:
-        for item in items:
-            yield item
-
-
 async def onboard_many(
     client: WxPayClient,
     applications: Iterable[Any] | AsyncIterable[Any],
@@ -318,36 +309,38 @@ async def onboard_many(
     own_journal = not isinstance(journal, Journal)
     store = Journal(journal) if not isinstance(journal, Journal) else journal
     runner = _Runner(client, store, padding)
-    inbox: asyncio.Queue[_Unit | None] = asyncio.Queue(maxsize=concurrency * 2)
     outbox: asyncio.Queue[object] = asyncio.Queue()
     # Backpressure from a slow consumer: a worker takes a new job only while fewer than
     # 2 x concurrency results wait to be yielded, so memory stays flat however long the input.
     slots = asyncio.Semaphore(concurrency * 2)
     started = time.monotonic()
     counts = {"done": 0, "failed": 0}
-
-    async def produce() -> None:
-        # No try/finally: a failed or cancelled producer must not block on a full queue;
-        # its exception reaches the consumer, which then cancels the workers.
-        async for item in _iterate(applications):
-            await inbox.put(_unit(item))
-        for _ in range(concurrency):
-            await inbox.put(None)
+    # The workers read the input themselves, one item each time one is free: a plain iterable
+    # without suspending (no producer task, no queue in between), an async one under a lock.
+    plain = None if isinstance(applications, AsyncIterable) else iter(applications)
+    streamed = aiter(applications) if isinstance(applications, AsyncIterable) else None
+    reading = asyncio.Lock()
 
     async def work() -> None:
         while True:
             await slots.acquire()
-            unit = await inbox.get()
-            if unit is None:
+            if plain is not None:
+                item = next(plain, _DONE)
+            else:
+                assert streamed is not None
+                async with reading:
+                    item = await anext(streamed, _DONE)
+            if item is _DONE:
                 slots.release()
                 return
-            outbox.put_nowait(await runner.run(unit))
+            outbox.put_nowait(await runner.run(_unit(item)))
 
-    producer = asyncio.create_task(produce(), name="wxpay-batch-producer")
     workers = [
         asyncio.create_task(work(), name=f"wxpay-batch-worker-{i}") for i in range(concurrency)
     ]
-    everything = asyncio.gather(producer, *workers)
+    # No try/finally in the workers: a failing input (or job hash) must not leave the others
+    # waiting; its exception reaches the consumer, which then cancels every worker.
+    everything = asyncio.gather(*workers)
     everything.add_done_callback(
         lambda fut: outbox.put_nowait(fut.exception() or _DONE) if not fut.cancelled() else None
     )
@@ -372,9 +365,9 @@ async def onboard_many(
                 )
             yield item
     finally:
-        for task in (producer, *workers):
+        for task in workers:
             task.cancel()
-        await asyncio.gather(producer, *workers, return_exceptions=True)
+        await asyncio.gather(*workers, return_exceptions=True)
         runner.group.flush()
         if own_journal:
             store.close()
