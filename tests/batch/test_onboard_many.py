@@ -217,6 +217,15 @@ async def test_concurrency_must_be_positive(sandbox: Sandbox, tmp_path: Path) ->
             await collect(onboard_many(client, [], concurrency=0, journal=tmp_path / "j.db"))
 
 
+async def test_input_that_is_not_iterable_fails_before_the_journal_opens(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    async with sandbox.client() as client:
+        with pytest.raises(TypeError):
+            await collect(onboard_many(client, 42, journal=tmp_path / "j.db"))  # type: ignore[arg-type]
+    assert not (tmp_path / "j.db").exists()
+
+
 async def test_a_slow_consumer_holds_back_the_workers(sandbox: Sandbox, tmp_path: Path) -> None:
     mchid = sandbox.credentials.mchid
     async with sandbox.client() as client:

@@ -306,6 +306,12 @@ async def onboard_many(
     """
     if concurrency < 1:
         raise ValidationError("concurrency", "must be at least 1")
+    # The workers read the input themselves, one item each time one is free: a plain iterable
+    # without suspending (no producer task, no queue in between), an async one under a lock.
+    # Taken before the journal opens: input that is not iterable fails with nothing to close.
+    plain = None if isinstance(applications, AsyncIterable) else iter(applications)
+    streamed = aiter(applications) if isinstance(applications, AsyncIterable) else None
+    reading = asyncio.Lock()
     own_journal = not isinstance(journal, Journal)
     store = Journal(journal) if not isinstance(journal, Journal) else journal
     runner = _Runner(client, store, padding)
@@ -315,11 +321,6 @@ async def onboard_many(
     slots = asyncio.Semaphore(concurrency * 2)
     started = time.monotonic()
     counts = {"done": 0, "failed": 0}
-    # The workers read the input themselves, one item each time one is free: a plain iterable
-    # without suspending (no producer task, no queue in between), an async one under a lock.
-    plain = None if isinstance(applications, AsyncIterable) else iter(applications)
-    streamed = aiter(applications) if isinstance(applications, AsyncIterable) else None
-    reading = asyncio.Lock()
 
     async def work() -> None:
         while True:
