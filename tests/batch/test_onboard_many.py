@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -184,31 +185,74 @@ async def test_duplicate_rows_run_once_and_async_iterables_stream(
     assert_exactly_once(sandbox, [r for r in results if not r.from_journal], 3)
 
 
-async def test_an_async_input_is_read_by_one_worker_at_a_time(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
-    # An async generator that suspends between rows: two workers asking at once would meet
-    # "asynchronous generator is already running" without the batch's reading lock.
+async def test_an_async_input_is_read_by_one_task(sandbox: Sandbox, tmp_path: Path) -> None:
+    # Timeouts, context variables and locks inside an async source belong to the task that
+    # reads it: one task must read it all, and a timeout inside it must stay its own.
     mchid = sandbox.credentials.mchid
-    reading = 0
-    most = 0
+    readers: set[asyncio.Task[Any] | None] = set()
 
     async def rows() -> Any:
-        nonlocal reading, most
         for i in range(12):
-            reading += 1
-            most = max(most, reading)
-            await asyncio.sleep(0.001)
-            reading -= 1
+            async with asyncio.timeout(5):
+                await asyncio.sleep(0.001)
+            readers.add(asyncio.current_task())
             yield application(i, mchid)
 
     async with sandbox.client() as client:
         results = await collect(
             onboard_many(client, rows(), concurrency=4, journal=tmp_path / "j.db")
         )
-    assert most == 1
-    assert sorted(r.job_id for r in results) == sorted({r.job_id for r in results})
+    assert len(readers) == 1
     assert_exactly_once(sandbox, results, 12)
+
+
+async def test_a_row_that_cannot_be_hashed_stops_the_reading(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    rows: list[Any] = [application(i, mchid) for i in range(40)]
+    rows[10] = {1: "a", "b": 2}  # keys of two types: no canonical JSON, so no job id
+    names: list[str] = []
+
+    async def consume() -> None:
+        async with sandbox.client() as client:
+            async for _ in onboard_many(client, rows, concurrency=4, journal=tmp_path / "j.db"):
+                await asyncio.sleep(0.02)  # a slow consumer: workers would run ahead
+
+    with pytest.raises(TypeError):
+        await consume()
+    for request in sandbox.requests:
+        if request.path == PATH:
+            names.append(json.loads(request.body)["name"])
+    assert names
+    assert max(int(name.split()[2]) for name in names) < 10  # nothing after the bad row
+
+
+async def test_an_ended_input_is_not_asked_again(sandbox: Sandbox, tmp_path: Path) -> None:
+    # A terminal or a growing file can yield again after ending; one end is enough.
+    mchid = sandbox.credentials.mchid
+
+    class Rows:
+        def __init__(self) -> None:
+            self.left = [application(i, mchid) for i in range(3)]
+            self.asked_after_end = 0
+
+        def __iter__(self) -> Rows:
+            return self
+
+        def __next__(self) -> Any:
+            if self.left:
+                return self.left.pop()
+            self.asked_after_end += 1
+            raise StopIteration
+
+    source = Rows()
+    async with sandbox.client() as client:
+        results = await collect(
+            onboard_many(client, source, concurrency=4, journal=tmp_path / "j.db")
+        )
+    assert len(results) == 3
+    assert source.asked_after_end == 1
 
 
 async def test_concurrency_must_be_positive(sandbox: Sandbox, tmp_path: Path) -> None:

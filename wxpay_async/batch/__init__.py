@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ __all__ = ["Job", "JobResult", "Journal", "Progress", "onboard_many"]
 
 log = logging.getLogger("wxpay_async")
 
-_DONE = object()  # the end of the input, and of the batch on the results queue
+_DONE = object()  # end-of-batch marker on the results queue
 _RETRYABLE_ERRORS = (
     ServerError,
     RateLimitedError,
@@ -306,12 +306,19 @@ async def onboard_many(
     """
     if concurrency < 1:
         raise ValidationError("concurrency", "must be at least 1")
-    # The workers read the input themselves, one item each time one is free: a plain iterable
-    # without suspending (no producer task, no queue in between), an async one under a lock.
-    # Taken before the journal opens: input that is not iterable fails with nothing to close.
-    plain = None if isinstance(applications, AsyncIterable) else iter(applications)
-    streamed = aiter(applications) if isinstance(applications, AsyncIterable) else None
-    reading = asyncio.Lock()
+    # A plain iterable is read by the workers themselves, one row each time one is free (no
+    # task or queue in between), through a generator: once the input ends or fails, or a row
+    # cannot be hashed, it stays finished, so no row after that one is read or sent. An async
+    # one is read by a task of its own (timeouts, context variables and locks inside it belong
+    # to one task) that hands the workers its rows through a queue. The iterator is taken
+    # before the journal opens: input that is not iterable fails with nothing to close.
+    streamed: AsyncIterator[Any] | None = None
+    plain: Iterator[_Unit] | None = None
+    if isinstance(applications, AsyncIterable):
+        streamed = aiter(applications)
+    else:
+        plain = (_unit(item) for item in iter(applications))
+    inbox: asyncio.Queue[_Unit | None] = asyncio.Queue(maxsize=concurrency * 2)
     own_journal = not isinstance(journal, Journal)
     store = Journal(journal) if not isinstance(journal, Journal) else journal
     runner = _Runner(client, store, padding)
@@ -322,26 +329,30 @@ async def onboard_many(
     started = time.monotonic()
     counts = {"done": 0, "failed": 0}
 
+    async def read(source: AsyncIterator[Any]) -> None:
+        # No try/finally: a failed or cancelled reader must not block on a full queue; its
+        # exception reaches the consumer, which then cancels the workers.
+        async for item in source:
+            await inbox.put(_unit(item))
+        for _ in range(concurrency):
+            await inbox.put(None)
+
     async def work() -> None:
         while True:
             await slots.acquire()
-            if plain is not None:
-                item = next(plain, _DONE)
-            else:
-                assert streamed is not None
-                async with reading:
-                    item = await anext(streamed, _DONE)
-            if item is _DONE:
+            unit = await inbox.get() if plain is None else next(plain, None)
+            if unit is None:
                 slots.release()
                 return
-            outbox.put_nowait(await runner.run(_unit(item)))
+            outbox.put_nowait(await runner.run(unit))
 
-    workers = [
+    tasks = (
+        [] if streamed is None else [asyncio.create_task(read(streamed), name="wxpay-batch-reader")]
+    )
+    tasks += [
         asyncio.create_task(work(), name=f"wxpay-batch-worker-{i}") for i in range(concurrency)
     ]
-    # No try/finally in the workers: a failing input (or job hash) must not leave the others
-    # waiting; its exception reaches the consumer, which then cancels every worker.
-    everything = asyncio.gather(*workers)
+    everything = asyncio.gather(*tasks)
     everything.add_done_callback(
         lambda fut: outbox.put_nowait(fut.exception() or _DONE) if not fut.cancelled() else None
     )
@@ -366,9 +377,9 @@ async def onboard_many(
                 )
             yield item
     finally:
-        for task in workers:
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         runner.group.flush()
         if own_journal:
             store.close()
