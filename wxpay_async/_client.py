@@ -31,7 +31,8 @@ from ._errors import (
 )
 from ._middlewares import CallMiddleware
 from ._version import __version__
-from .crypto import encrypt_field, max_plaintext_bytes
+from .crypto import max_plaintext_bytes
+from .crypto.fields import encrypt_checked
 from .trust import CertificateTrust, RawResponse, Trust
 
 __all__ = ["AccessToken", "WxPayClient", "answer_document", "decode_json", "structure_answer"]
@@ -373,11 +374,12 @@ def _encrypt_in_place(
 def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint) -> str:
     if not isinstance(value, str):
         raise ValidationError(path, "must be a string to be encrypted")
-    if len(value.encode()) > limit:
+    data = value.encode()
+    if len(data) > limit:
         raise ValidationError(
             path, f"must be at most {limit} bytes as UTF-8 to fit {endpoint.padding} encryption"
         )
-    return encrypt_field(key, value, endpoint.padding)
+    return encrypt_checked(key, data, endpoint.padding)
 
 
 def answer_document(raw: RawResponse) -> dict[str, Any]:

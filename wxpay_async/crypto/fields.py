@@ -22,10 +22,18 @@ class Padding(enum.StrEnum):
     PKCS1V15 = "PKCS1V15"  # RSAES-PKCS1-v1_5: what the HK onboarding seed specifies
 
 
+#: The padding objects, built once (they hold no state): RSAES-OAEP with SHA-1 and MGF1-SHA-1.
+_OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
+_PKCS1V15 = padding.PKCS1v15()
+
+
 def _padding(kind: Padding) -> padding.AsymmetricPadding:
-    if kind is Padding.OAEP:
-        return padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)  # noqa: S303
-    return padding.PKCS1v15()
+    return _OAEP if kind is Padding.OAEP else _PKCS1V15
+
+
+def encrypt_checked(public_key: RSAPublicKey, data: bytes, kind: Padding) -> str:
+    """Base64 RSA ciphertext of ``data``, whose size the caller has already checked."""
+    return base64.b64encode(public_key.encrypt(data, _padding(kind))).decode("ascii")
 
 
 def max_plaintext_bytes(key_size_bits: int, kind: Padding) -> int:
@@ -41,7 +49,7 @@ def encrypt_field(public_key: RSAPublicKey, plaintext: str, kind: Padding = Padd
     if len(data) > limit:
         # Callers validate first; this guards direct use without echoing the plaintext.
         raise ValueError(f"plaintext is {len(data)} bytes; {kind} allows at most {limit}")
-    return base64.b64encode(public_key.encrypt(data, _padding(kind))).decode("ascii")
+    return encrypt_checked(public_key, data, kind)
 
 
 def decrypt_field(
