@@ -133,9 +133,7 @@ def test_batch_children_send_every_job_once(identity: Identity, tmp_path: Path) 
     assert sent == [6, 6, 6]  # no job lost, none sent twice, by either client
 
 
-def test_a_child_that_cannot_start_is_reported_and_reaped(
-    identity: Identity, tmp_path: Path
-) -> None:
+def test_a_child_that_cannot_start_is_reported(identity: Identity, tmp_path: Path) -> None:
     # An identity the child cannot load: it fails during set-up, before "ready".
     spec = Spec(
         jobs=2,
