@@ -134,14 +134,13 @@ class _Connection(asyncio.Protocol):
             if delay <= 0 and not self._due:
                 self._answer(target, close)
             else:  # behind a waiting answer, even an instant one waits its turn
-                self._due.append((time.monotonic() + delay, target, close))
+                self._due.append((asyncio.get_running_loop().time() + delay, target, close))
                 if self._timer is None:
                     self._schedule()
 
     def _schedule(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = self._due[0][0]
-        self._timer = loop.call_at(loop.time() + max(0.0, due - time.monotonic()), self._fire)
+        # call_at on the loop's clock: a due time already past fires on the next turn.
+        self._timer = asyncio.get_running_loop().call_at(self._due[0][0], self._fire)
 
     def _fire(self) -> None:
         self._timer = None

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+if TYPE_CHECKING:
+    from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust
 
 __all__ = ["Identity"]
 
@@ -64,3 +69,20 @@ class Identity:
             f'serial_no="{self.serial_no}",nonce_str="'
         )
         return key, public, head
+
+    def client_options(self, base_url: str) -> tuple[MerchantCredentials, PublicKeyTrust, Hosts]:
+        """``WxPayClient``'s credentials, public-key trust and hosts for this identity's server.
+
+        ``wxpay_async`` is imported here, when called: a benchmark child may have been pointed
+        at another copy of the package.
+        """
+        from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust
+
+        credentials = MerchantCredentials(
+            mchid=self.mchid,
+            serial_no=self.serial_no,
+            private_key=self.merchant_private_pem,
+            apiv3_key=self.apiv3_key,
+        )
+        trust = PublicKeyTrust(self.public_key_id, self.platform_public_pem)
+        return credentials, trust, Hosts.single(base_url)

@@ -193,7 +193,7 @@ class Outcome:
 def _client(spec: Spec, options: dict[str, Any]) -> tuple[WxPayClient, str]:
     """The client for ``spec`` and the ``sp_mchid`` its applications must name."""
     # Imported here, not at the top: a child may be pointed at another copy of the package.
-    from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, WxPayClient
+    from wxpay_async import WxPayClient
     from wxpay_async.config_file import client_from_config
 
     if spec.pool:
@@ -202,14 +202,8 @@ def _client(spec: Spec, options: dict[str, Any]) -> tuple[WxPayClient, str]:
         client = client_from_config(spec.config, **options)
         return client, client.credentials.mchid
     identity = Identity(**spec.identity)
-    credentials = MerchantCredentials(
-        mchid=identity.mchid,
-        serial_no=identity.serial_no,
-        private_key=identity.merchant_private_pem,
-        apiv3_key=identity.apiv3_key,
-    )
-    trust = PublicKeyTrust(identity.public_key_id, identity.platform_public_pem)
-    client = WxPayClient(credentials, trust=trust, hosts=Hosts.single(spec.url), **options)
+    credentials, trust, hosts = identity.client_options(spec.url)
+    client = WxPayClient(credentials, trust=trust, hosts=hosts, **options)
     return client, identity.mchid
 
 

@@ -75,20 +75,14 @@ async def wxpay_async_client(
 
     ``sign_threads``: sign in a thread pool of that size (``WxPayClient(sign_executor=...)``).
     """
-    from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, WxPayClient
+    from wxpay_async import WxPayClient
     from wxpay_async.products import h5_permission
 
-    credentials = MerchantCredentials(
-        mchid=identity.mchid,
-        serial_no=identity.serial_no,
-        private_key=identity.merchant_private_pem,
-        apiv3_key=identity.apiv3_key,
-    )
-    trust = PublicKeyTrust(identity.public_key_id, identity.platform_public_pem)
+    credentials, trust, hosts = identity.client_options(base_url)
     executor = ThreadPoolExecutor(max_workers=sign_threads) if sign_threads else None
     try:
         async with WxPayClient(
-            credentials, trust=trust, hosts=Hosts.single(base_url), sign_executor=executor
+            credentials, trust=trust, hosts=hosts, sign_executor=executor
         ) as client:
 
             async def call() -> None:

@@ -32,7 +32,7 @@ from benchmarks.bench_batch import (
     onboard_in_children,
     onboard_server,
 )
-from wxpay_async import Hosts, MerchantCredentials, PublicKeyTrust, WxPayClient
+from wxpay_async import WxPayClient
 from wxpay_async.products import hk_merchants
 
 LATENCY = 0.2
@@ -44,14 +44,8 @@ def identity() -> Identity:
 
 
 def _client(identity: Identity, url: str) -> WxPayClient:
-    credentials = MerchantCredentials(
-        mchid=identity.mchid,
-        serial_no=identity.serial_no,
-        private_key=identity.merchant_private_pem,
-        apiv3_key=identity.apiv3_key,
-    )
-    trust = PublicKeyTrust(identity.public_key_id, identity.platform_public_pem)
-    return WxPayClient(credentials, trust=trust, hosts=Hosts.single(url))
+    credentials, trust, hosts = identity.client_options(url)
+    return WxPayClient(credentials, trust=trust, hosts=hosts)
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[dict[str, str], bytes]:
