@@ -5,6 +5,13 @@ these rates bound what any client can do per CPU. ``cryptography`` releases the 
 OpenSSL, so a second thread should nearly double the rate on a machine with a free second CPU;
 the ``2 threads`` rows show how close this machine gets (its other load included).
 
+``sign beside busy Python``: one thread signs while the main thread runs Python without
+pause, as an event loop thread does under a large batch. After each signature the signing
+thread must take the GIL back to return, and a thread that never blocks only lets go of it
+when the interpreter's switch interval (5 ms) runs out, so signatures leave the thread at
+about one per switch interval instead of thousands per second. This is why moving signatures
+to a thread (``WxPayClient(sign_executor=...)``) does not speed up a CPU-bound batch.
+
 ``python -m benchmarks.bench_crypto [--quick]``
 """
 
@@ -57,6 +64,28 @@ def _rate(op: Callable[[], object], threads: int, seconds: float) -> float:
     return sum(counts) / (time.perf_counter() - began)
 
 
+def _rate_beside_python(op: Callable[[], object], seconds: float) -> float:
+    """Operations per second of ``op`` in one thread while this thread runs Python nonstop."""
+    count = 0
+    stop = threading.Event()
+
+    def loop() -> None:
+        nonlocal count
+        while not stop.is_set():
+            op()
+            count += 1
+
+    worker = threading.Thread(target=loop)
+    began = time.perf_counter()
+    worker.start()
+    spins = 0
+    while time.perf_counter() - began < seconds:  # Python bytecode: the GIL is only given up
+        spins += 1  # when the switch interval asks for it
+    stop.set()
+    worker.join()
+    return count / (time.perf_counter() - began)
+
+
 def run(quick: bool = False) -> list[Row]:
     """Sign and verify rates on 1 and 2 threads, interleaved, median of 3 (1 when quick)."""
     seconds, repeats = (0.3, 1) if quick else (1.0, 3)
@@ -73,10 +102,12 @@ def run(quick: bool = False) -> list[Row]:
     ops = {"sign": sign, "verify": verify}
     threads = (1, 2) if (os.cpu_count() or 1) >= 2 else (1,)
     rates: dict[tuple[str, int], list[float]] = {}
+    beside: list[float] = []
     for _ in range(repeats):
         for name, op in ops.items():
             for n in threads:
                 rates.setdefault((name, n), []).append(_rate(op, n, seconds))
+        beside.append(_rate_beside_python(sign, seconds))
     rows: list[Row] = []
     for name in ops:
         one = statistics.median(rates[(name, 1)])
@@ -96,6 +127,16 @@ def run(quick: bool = False) -> list[Row]:
                     ratio=two / one,
                 )
             )
+    rows.append(
+        Row(
+            benchmark="rsa-2048",
+            metric="sign beside busy Python",
+            value=statistics.median(beside),
+            unit="ops/s",
+            ratio_to="sign 1 thread",
+            ratio=statistics.median(beside) / statistics.median(rates[("sign", 1)]),
+        )
+    )
     return rows
 
 

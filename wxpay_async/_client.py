@@ -60,9 +60,12 @@ class WxPayClient:
     needed for the api.weixin.qq.com cloud-base endpoints.
 
     ``sign_executor`` (e.g. ``ThreadPoolExecutor(max_workers=1)``, owned and shut down by the
-    caller) computes each request's RSA signature off the event loop. It pays off for large
-    concurrent batches on a machine with an idle core; where every core is busy the thread
-    handoffs cost more than they save, hence opt-in.
+    caller) computes each request's RSA signature (~0.3 ms) off the event loop's thread, so a
+    loop with time to spare is not held by it. It does not speed up a batch that keeps the
+    loop busy: after each signature the signing thread needs the GIL back, and a busy loop
+    gives it up only at I/O or every switch interval, so signatures queue behind Python work
+    (``benchmarks/README.md`` measures both). Hence opt-in; to use more cores for a batch, run
+    more processes (``wxpay-async onboard --shard``).
     """
 
     def __init__(
