@@ -296,7 +296,10 @@ def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
     """An unstructure function written for ``cls``, generated like ``_attrs_structure_factory``.
 
     Plain JSON scalars (most fields) are their own wire form and are copied without dispatch;
-    ``None`` fields are left out; ``extra`` keys never override a field.
+    a value of exactly its field's class (a nested model, an enum) goes to that class's hook,
+    looked up once here (registering a hook clears cattrs' cache, so this function is then
+    generated again); anything else is dispatched by cattrs. ``None`` fields are left out;
+    ``extra`` keys never override a field.
     """
     hints = typing.get_type_hints(cls)
     namespace: dict[str, Any] = {"converter": converter, "scalars": _JSON_SCALARS}
@@ -304,13 +307,25 @@ def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
     for i, f in enumerate(attrs.fields(cls)):
         if f.name == "extra":
             continue
-        namespace[f"declared_{i}"] = _declared(hints[f.name])
-        lines += [
-            f"    value = obj.{f.name}",
-            "    if value is not None:",
-            f"        out[{f.name!r}] = value if type(value) in scalars else "
-            f"converter.unstructure(value, unstructure_as=declared_{i})",
-        ]
+        declared = namespace[f"declared_{i}"] = _declared(hints[f.name])
+        field_type = _without_none(hints[f.name])
+        dispatched = f"converter.unstructure(value, unstructure_as=declared_{i})"
+        lines += [f"    value = obj.{f.name}", "    if value is not None:"]
+        if declared is None and isinstance(field_type, type) and field_type not in _JSON_SCALARS:
+            namespace[f"type_{i}"] = field_type
+            namespace[f"hook_{i}"] = converter.get_unstructure_hook(field_type)
+            lines += [
+                "        if type(value) in scalars:",
+                f"            out[{f.name!r}] = value",
+                f"        elif type(value) is type_{i}:",
+                f"            out[{f.name!r}] = hook_{i}(value)",
+                "        else:",
+                f"            out[{f.name!r}] = {dispatched}",
+            ]
+        else:
+            lines.append(
+                f"        out[{f.name!r}] = value if type(value) in scalars else {dispatched}"
+            )
     if any(f.name == "extra" for f in attrs.fields(cls)):
         lines += [
             "    if obj.extra:",
@@ -379,10 +394,44 @@ def loads_utf8(raw: bytes) -> Any:
     return value
 
 
+def one_shot_encoder(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode``, the same text, without re-reading the encoder's options per call.
+
+    ``JSONEncoder.encode`` runs ~170 bytecodes of Python per call (it looks up every option
+    and builds a closure) before CPython's C encoder does the work; this builds that C encoder
+    from options read once, with a fresh circular-reference memo per call, so a cycle still
+    raises ``ValueError``. Where there is no C encoder (or with ``indent``), it is
+    ``encoder.encode`` itself.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None or encoder.indent is not None or not encoder.check_circular:
+        return encoder.encode
+    strings = (
+        json.encoder.encode_basestring_ascii
+        if encoder.ensure_ascii
+        else json.encoder.encode_basestring
+    )
+    options = (
+        encoder.default,
+        strings,
+        None,  # indent
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+
+    def encode(data: Any) -> str:
+        return "".join(make({}, *options)(data, 0))
+
+    return encode
+
+
 #: One encoder for every body: ``json.dumps`` with options builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ENCODE = one_shot_encoder(json.JSONEncoder(ensure_ascii=False, separators=(",", ":")))
 
 
 def dumps(data: Any) -> bytes:
     """Compact UTF-8 JSON bytes: serialized once, signed and sent as is."""
-    return _ENCODER.encode(data).encode()
+    return _ENCODE(data).encode()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 from collections import Counter
@@ -183,6 +184,29 @@ async def test_duplicate_rows_run_once_and_async_iterables_stream(
     assert len(results) == 6
     assert sum(r.ok and not r.from_journal for r in results) == 3
     assert_exactly_once(sandbox, [r for r in results if not r.from_journal], 3)
+
+
+async def test_job_ids_of_unnamed_rows_are_stable_content_hashes(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # A journal outlives the library version that wrote it: a row without a job id must get
+    # the same id from every version, or a resumed batch would send it again as a new job.
+    row = application(0, sandbox.credentials.mchid)
+    row["name"] = "果欄 Fruit Store Limited"  # non-ASCII text is hashed as UTF-8, not escaped
+    row["business_category"] = 343
+    canonical = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
+    expected = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    async with sandbox.client() as client:
+        results = await collect(
+            onboard_many(
+                client,
+                [row, {"job_id": "named-7", "application": application(1, row["sp_mchid"])}],
+                concurrency=1,
+                journal=tmp_path / "j.db",
+            )
+        )
+    assert sorted(r.job_id for r in results) == sorted([expected, "named-7"])
+    assert all(r.ok for r in results)
 
 
 async def test_an_async_input_is_read_by_one_task(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from .._client import WxPayClient
-from .._converter import unstructure
+from .._converter import one_shot_encoder, unstructure
 from .._errors import (
     APIError,
     RateLimitedError,
@@ -109,12 +109,13 @@ class _Unit:
 
 
 #: Canonical JSON for content hashes (one encoder: ``json.dumps`` with options builds one a call).
-_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str)
+#: Job ids derive from it and are stored in journals: its output must never change.
+_CANONICAL = one_shot_encoder(json.JSONEncoder(sort_keys=True, ensure_ascii=False, default=str))
 
 
 def _content_hash(application: Any) -> str:
     plain = unstructure(application) if attrs.has(type(application)) else application
-    return hashlib.sha256(_CANONICAL.encode(plain).encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL(plain).encode()).hexdigest()
 
 
 def _unit(item: Any) -> _Unit:
