@@ -52,7 +52,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--sign-threads",
         type=int,
         default=0,
-        help="sign requests in N threads (helps only when a CPU core is otherwise idle)",
+        help="sign requests in N threads: frees the event loop during signatures but does not "
+        "speed up a busy batch (the GIL); use --shard to use more cores",
     )
     parser.add_argument(
         "--shard",
