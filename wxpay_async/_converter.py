@@ -311,7 +311,12 @@ def _attrs_unstructure_factory(cls: type[Any]) -> Callable[[Any], Any]:
         field_type = _without_none(hints[f.name])
         dispatched = f"converter.unstructure(value, unstructure_as=declared_{i})"
         lines += [f"    value = obj.{f.name}", "    if value is not None:"]
-        if declared is None and isinstance(field_type, type) and field_type not in _JSON_SCALARS:
+        if (
+            declared is None
+            and isinstance(field_type, type)
+            and field_type not in _JSON_SCALARS
+            and field_type is not cls  # its own hook is being written: dispatch at run time
+        ):
             namespace[f"type_{i}"] = field_type
             namespace[f"hook_{i}"] = converter.get_unstructure_hook(field_type)
             lines += [
@@ -397,14 +402,22 @@ def loads_utf8(raw: bytes) -> Any:
 def one_shot_encoder(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     """``encoder.encode``, the same text, without re-reading the encoder's options per call.
 
-    ``JSONEncoder.encode`` runs ~170 bytecodes of Python per call (it looks up every option
-    and builds a closure) before CPython's C encoder does the work; this builds that C encoder
-    from options read once, with a fresh circular-reference memo per call, so a cycle still
-    raises ``ValueError``. Where there is no C encoder (or with ``indent``), it is
-    ``encoder.encode`` itself.
+    ``JSONEncoder.encode`` runs ~85 bytecodes of Python per call (it looks up every option and
+    builds a closure) before CPython's C encoder does the work; this builds that C encoder from
+    options read once, with a fresh circular-reference memo per call, so a cycle still raises
+    ``ValueError``. It is ``encoder.encode`` itself where that shortcut would not give the same
+    text: no C encoder, ``indent``, ``check_circular=False``, or a subclass that overrides
+    ``encode`` or ``iterencode``.
     """
     make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None or encoder.indent is not None or not encoder.check_circular:
+    kind = type(encoder)
+    if (
+        make is None
+        or encoder.indent is not None
+        or not encoder.check_circular
+        or kind.encode is not json.JSONEncoder.encode
+        or kind.iterencode is not json.JSONEncoder.iterencode
+    ):
         return encoder.encode
     strings = (
         json.encoder.encode_basestring_ascii

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import decimal
 import hashlib
 import json
 import sqlite3
@@ -12,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from wxpay_async import RetryPolicy
+from wxpay_async import RetryPolicy, converter
 from wxpay_async.batch import Job, JobResult, Journal, Progress, onboard_many
+from wxpay_async.products.hk_merchants import SubMerchantApplication
 from wxpay_async.sandbox import Sandbox
 
 from .conftest import application
@@ -207,6 +210,26 @@ async def test_job_ids_of_unnamed_rows_are_stable_content_hashes(
         )
     assert sorted(r.job_id for r in results) == sorted([expected, "named-7"])
     assert all(r.ok for r in results)
+
+
+async def test_job_ids_are_the_same_as_earlier_versions_gave(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Ids written down from the version before the content hash moved to a faster encoder:
+    # a journal kept from then must still match its rows, models and odd values included.
+    odd = application(3, "1900000109")
+    odd["business_category"] = decimal.Decimal("343.0")  # hashed through default=str
+    odd["registration_certificate_date"] = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    odd["name"] = "果欄 Fruit Store Limited"
+    model = converter.structure(application(4, "1900000109"), SubMerchantApplication)
+    async with sandbox.client() as client:
+        results = await collect(
+            onboard_many(client, [odd, model], concurrency=1, journal=tmp_path / "j.db")
+        )
+    assert [(r.job_id, r.error_code) for r in results] == [
+        ("sha256:dab526edc6b59a3d40013f543379fc2e", "VALIDATION_ERROR"),
+        ("sha256:d461e4bbc297a27d422a54cf0e39166f", None),
+    ]
 
 
 async def test_an_async_input_is_read_by_one_task(sandbox: Sandbox, tmp_path: Path) -> None:
