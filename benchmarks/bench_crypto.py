@@ -7,11 +7,11 @@ the ``2 threads`` rows show how close this machine gets (its other load included
 
 ``sign beside busy Python``: one thread signs while the main thread runs Python without
 pause, the worst case of an event loop under a large batch (a real loop also lets go of the
-GIL at each socket call and poll). After each signature the signing
-thread must take the GIL back to return, and a thread that never blocks only lets go of it
-when the interpreter's switch interval (5 ms) runs out, so signatures leave the thread at
-about one per switch interval instead of thousands per second. This is why moving signatures
-to a thread (``WxPayClient(sign_executor=...)``) does not speed up a CPU-bound batch.
+GIL at each socket call and poll). After each signature the signing thread must take the GIL
+back to return, and a thread that never blocks lets go of it only when the interpreter's
+switch interval (5 ms) runs out, so signatures leave the thread at about one per switch
+interval instead of thousands per second. This is why moving signatures to a thread
+(``WxPayClient(sign_executor=...)``) does not speed up a CPU-bound batch.
 
 ``python -m benchmarks.bench_crypto [--quick]``
 """
