@@ -3,9 +3,12 @@
 Each input line is an application object with the API's field names, or
 ``{"job_id": "...", "application": {...}}`` to give the job a stable id of your own (otherwise
 the id is a hash of the line's content). Results are written as JSON Lines, one per job, in
-completion order. ``--shard K/N`` runs every N-th line only, so N commands on one file (and
-one journal) use N cores. Ctrl-C stops cleanly: jobs in flight stay recorded in the journal and are
-re-sent with their stored Idempotency-Key and body on the next run.
+completion order. The event loop runs on one core; ``--processes N`` runs the batch in N
+processes (one ``--shard`` each, one journal) and merges their results into one file and one
+progress line, and ``--shard K/N`` runs every N-th line only, for N commands started by hand
+(on other machines sharing the journal's directory, say). Ctrl-C stops cleanly: jobs in flight
+stay recorded in the journal and are re-sent with their stored Idempotency-Key and body on the
+next run.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import re
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -25,8 +30,9 @@ from typing import IO, Any
 
 from ._client import WxPayClient
 from ._config import RetryPolicy
-from .batch import JobResult, Progress, onboard_many
-from .config_file import client_from_config
+from ._errors import ValidationError
+from .batch import Progress, onboard_many
+from .config_file import MerchantConfig, load_merchant_config
 
 __all__ = ["configure", "run"]
 
@@ -35,7 +41,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("jobs", type=Path, help="JSON Lines file of applications ('-' = stdin)")
     parser.add_argument("--config", type=Path, default=Path("merchant.toml"), help="merchant.toml")
     parser.add_argument("--journal", type=Path, default=Path("onboarding.db"))
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="jobs in flight (32); with --processes, the total over all processes",
+    )
     parser.add_argument(
         "--attempts",
         type=int,
@@ -53,16 +64,27 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="sign requests in N threads: frees the event loop during signatures but does not "
-        "speed up a busy batch (the GIL); use --shard to use more cores",
+        "speed up a busy batch (the GIL); use --processes to use more cores",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run the batch in N processes (one core each) on one --journal, merged into one "
+        "results file and one progress line",
     )
     parser.add_argument(
         "--shard",
         type=_shard,
         default=(0, 1),
         metavar="K/N",
-        help="run only lines K+1, K+1+N, K+1+2N, ... of the file (K = 0..N-1): start N commands"
-        " on one file and one --journal to use N cores",
+        help="run only lines K+1, K+1+N, K+1+2N, ... of the file (K = 0..N-1): N commands on "
+        "one file and one --journal, started by hand (--processes does this for you)",
     )
+    # Internal: a process started by --processes writes "<in flight>\t<result JSON>" lines to
+    # stdout for its parent, and neither a progress line nor a summary of its own.
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--progress",
         choices=("auto", "bar", "lines", "none"),
@@ -152,8 +174,12 @@ class _ProgressView:
             self.out.write("\n")
 
 
-async def _run(args: argparse.Namespace) -> int:
-    view = _ProgressView(args.progress, _count_lines(args.jobs, args.shard), sys.stderr)
+async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
+    view = _ProgressView(
+        "none" if args.worker else args.progress,
+        None if args.worker else _count_lines(args.jobs, args.shard),
+        sys.stderr,
+    )
     last: Progress | None = None
     codes: collections.Counter[str] = collections.Counter()
     totals = {"ok": 0, "failed": 0, "from_journal": 0}
@@ -174,16 +200,14 @@ async def _run(args: argparse.Namespace) -> int:
         }
         signer = ThreadPoolExecutor(args.sign_threads) if args.sign_threads > 0 else None
         try:
-            async with client_from_config(
-                args.config, retry=retry, sign_executor=signer, **pool
-            ) as client:
+            async with config.client(retry=retry, sign_executor=signer, **pool) as client:
                 await _write_results(client)
         finally:
             if signer is not None:
                 signer.shutdown(wait=False, cancel_futures=True)
 
     async def _write_results(client: WxPayClient) -> None:
-        with args.out.open("w", encoding="utf-8") as out:
+        with _results_file(args) as out:
             async for result in onboard_many(
                 client,
                 _read_jobs(args.jobs, args.shard),  # read by the workers as they free up
@@ -191,11 +215,18 @@ async def _run(args: argparse.Namespace) -> int:
                 journal=args.journal,
                 on_progress=on_progress,
             ):
-                _record(result, out, totals, codes)
+                record = result.to_json()
+                line = json.dumps(record, ensure_ascii=False)
+                if args.worker:
+                    assert last is not None  # on_progress ran for this result
+                    line = f"{last.in_flight}\t{line}"
+                _tally(record, line, out, totals, codes)
 
     task = asyncio.create_task(consume())
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # A worker ignores the terminal's Ctrl-C (see run()); its parent stops it with SIGTERM.
+    signals = (signal.SIGTERM,) if args.worker else (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         loop.add_signal_handler(sig, task.cancel)
     interrupted = False
     try:
@@ -203,9 +234,29 @@ async def _run(args: argparse.Namespace) -> int:
     except asyncio.CancelledError:
         interrupted = True
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in signals:
             loop.remove_signal_handler(sig)
+    if args.worker:  # the parent reports; it tells failed jobs from a failed process
+        return 130 if interrupted else 0
     view.finish(last)
+    return _summary(args, started, totals, codes, interrupted)
+
+
+def _results_file(args: argparse.Namespace) -> IO[str]:
+    """``--out``; a worker's stdout (to its parent), in UTF-8 whatever the locale says."""
+    if args.worker:
+        return open(sys.stdout.fileno(), "w", encoding="utf-8", closefd=False)
+    out: Path = args.out
+    return out.open("w", encoding="utf-8")
+
+
+def _summary(
+    args: argparse.Namespace,
+    started: float,
+    totals: dict[str, int],
+    codes: collections.Counter[str],
+    interrupted: bool,
+) -> int:
     elapsed = time.monotonic() - started
     finished = totals["ok"] + totals["failed"]
     print(
@@ -224,28 +275,157 @@ async def _run(args: argparse.Namespace) -> int:
     return 1 if totals["failed"] else 0
 
 
-def _record(
-    result: JobResult,
+def _tally(
+    result: dict[str, Any],
+    line: str,
     out: IO[str],
     totals: dict[str, int],
     codes: collections.Counter[str],
 ) -> None:
-    out.write(json.dumps(result.to_json(), ensure_ascii=False) + "\n")
+    """Write one result line (flushed: a crash loses no result already yielded) and count it."""
+    out.write(line + "\n")
     out.flush()
-    totals["ok" if result.ok else "failed"] += 1
-    totals["from_journal"] += result.from_journal
-    if not result.ok:
-        codes[result.error_code or "UNKNOWN"] += 1
+    totals["ok" if result["ok"] else "failed"] += 1
+    totals["from_journal"] += bool(result["from_journal"])
+    if not result["ok"]:
+        codes[result["error_code"] or "UNKNOWN"] += 1
+
+
+def _worker_command(args: argparse.Namespace, k: int, n: int) -> list[str]:
+    """The command line of process ``k`` of ``n``: shard k/n, its share of the concurrency."""
+    return [
+        sys.executable,
+        "-m",
+        "wxpay_async.cli",
+        "onboard",
+        str(args.jobs),
+        "--config",
+        str(args.config),
+        "--journal",
+        str(args.journal),
+        "--concurrency",
+        str(math.ceil(args.concurrency / n)),
+        "--attempts",
+        str(args.attempts),
+        "--sign-threads",
+        str(args.sign_threads),
+        "--shard",
+        f"{k}/{n}",
+        "--progress",
+        "none",
+        "--worker",
+    ]
+
+
+async def _run_processes(args: argparse.Namespace) -> int:
+    """Run shards 0..N-1 in N child processes; merge their results, progress and summary."""
+    n = args.processes
+    view = _ProgressView(args.progress, _count_lines(args.jobs), sys.stderr)
+    totals = {"ok": 0, "failed": 0, "from_journal": 0}
+    codes: collections.Counter[str] = collections.Counter()
+    in_flight = [0] * n
+    last: Progress | None = None
+    started = time.monotonic()
+    stops = 0
+    children: list[asyncio.subprocess.Process] = []
+
+    def stop() -> None:
+        # The first Ctrl-C or SIGTERM stops the workers cleanly (each finishes its bookkeeping
+        # and exits 130); a second one kills them. Either way their journal rows let the next
+        # run re-send what was in flight with the same key and body.
+        nonlocal stops
+        stops += 1
+        for child in children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM) if stops == 1 else child.kill()
+
+    async def drain(k: int, child: asyncio.subprocess.Process, out: IO[str]) -> int:
+        nonlocal last
+        assert child.stdout is not None
+        async for raw in child.stdout:
+            if not raw.endswith(b"\n"):  # cut off by a killed worker: not a result
+                break
+            flight, _, line = raw[:-1].decode("utf-8").partition("\t")
+            in_flight[k] = int(flight)
+            _tally(json.loads(line), line, out, totals, codes)
+            last = Progress(
+                done=totals["ok"],
+                failed=totals["failed"],
+                in_flight=sum(in_flight),
+                elapsed=time.monotonic() - started,
+            )
+            view(last)
+        in_flight[k] = 0
+        return await child.wait()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    try:
+        with _results_file(args) as out:
+            for k in range(n):
+                children.append(
+                    await asyncio.create_subprocess_exec(
+                        *_worker_command(args, k, n),
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.PIPE,
+                        limit=2**20,  # one result per line; error messages can be long
+                    )
+                )
+            returns = await asyncio.gather(*(drain(k, c, out) for k, c in enumerate(children)))
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        for child in children:  # only if this process itself failed: no stray senders
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+    view.finish(last)
+    crashed = [(k, code) for k, code in enumerate(returns) if code not in (0, 130)]
+    interrupted = stops > 0 or any(code == 130 for code in returns)
+    status = _summary(args, started, totals, codes, interrupted)
+    for k, code in crashed:
+        print(
+            f"process {k + 1} of {n} (--shard {k}/{n}) exited with code {code}: its unfinished"
+            f" jobs stay in {args.journal}; run again to resume",
+            file=sys.stderr,
+        )
+    return status if status == 130 or not crashed else 1
 
 
 def run(args: argparse.Namespace) -> int:
     if args.out is None:
         k, n = args.shard
         args.out = Path("results.jsonl" if n == 1 else f"results-{k}-of-{n}.jsonl")
-    if args.concurrency < 1 or args.attempts < 1 or args.sign_threads < 0:
-        print("--concurrency and --attempts must be at least 1", file=sys.stderr)
+    problem = _refusal(args)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
+    try:  # read once here: a bad file is one clear line, before any process starts
+        config = load_merchant_config(args.config)
+    except ValidationError as exc:
+        print(f"--config: {exc}", file=sys.stderr)
+        return 2
+    if args.processes > 1:
+        return asyncio.run(_run_processes(args))
+    if args.worker:
+        # The terminal's Ctrl-C reaches the whole process group; only the parent acts on it.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return asyncio.run(_run(args, config))
+
+
+def _refusal(args: argparse.Namespace) -> str:
+    """What is wrong with the arguments, or ``""``."""
+    if args.concurrency < 1 or args.attempts < 1:
+        return "--concurrency and --attempts must be at least 1"
+    if args.sign_threads < 0:
+        return "--sign-threads must be 0 or more"
+    if args.processes < 1:
+        return "--processes must be at least 1"
     if str(args.jobs) != "-" and not args.jobs.exists():
-        print(f"{args.jobs}: no such file", file=sys.stderr)
-        return 2
-    return asyncio.run(_run(args))
+        return f"{args.jobs}: no such file"
+    if args.processes > 1 and str(args.jobs) == "-":
+        return "--processes needs a file, not stdin: each process reads it"
+    if args.processes > 1 and args.shard != (0, 1):
+        return "--processes runs the shards itself; leave out --shard"
+    return ""

@@ -1,6 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,3 +44,74 @@ def application(i: int, sp_mchid: str) -> dict[str, Any]:
 async def sandbox() -> AsyncIterator[Sandbox]:
     async with Sandbox.start(key_mode="public_key", seed=7, time_scale=0.001) as sb:
         yield sb
+
+
+CLI = [sys.executable, "-m", "wxpay_async.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def admin(url: str, path: str, payload: dict[str, Any] | None = None) -> Any:
+    data = None if payload is None else json.dumps(payload).encode()
+    request = urllib.request.Request(
+        url + path, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+@pytest.fixture
+def sandbox_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    identity = tmp_path / "identity"
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "sandbox",
+            "--port",
+            str(port),
+            "--identity",
+            str(identity),
+            "--latency",
+            "0.02",
+            "--seed",
+            "3",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            admin(url, "/_sandbox/identity")
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    proc.stderr.read().decode() if proc.stderr else "no sandbox"
+                ) from None
+            time.sleep(0.1)
+    try:
+        yield url, identity / "merchant.toml"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def done_rows(journal: Path) -> int:
+    if not journal.exists():
+        return 0
+    try:
+        with sqlite3.connect(journal) as db:
+            return int(db.execute("SELECT COUNT(*) FROM jobs WHERE state='done'").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
