@@ -28,9 +28,12 @@ from benchmarks.bench_batch import (
     Outcome,
     Spec,
     application,
+    onboard_command,
     onboard_in_child,
     onboard_in_children,
     onboard_server,
+    write_jobs,
+    write_merchant_toml,
 )
 from wxpay_async import WxPayClient
 from wxpay_async.products import hk_merchants
@@ -125,6 +128,18 @@ def test_batch_children_send_every_job_once(identity: Identity, tmp_path: Path) 
     assert (split.jobs, split.ok, split.first_error) == (6, 6, "")
     assert floor.jobs == 6
     assert sent == [6, 6, 6]  # no job lost, none sent twice, by either client
+
+
+def test_the_onboard_command_in_two_processes_sends_every_job_once(
+    identity: Identity, tmp_path: Path
+) -> None:
+    with onboard_server(identity, 0.01) as server:
+        config = write_merchant_toml(identity, server.url, tmp_path / "merchant")
+        jobs = write_jobs(tmp_path / "jobs.jsonl", 7, identity.mchid)
+        outcome = onboard_command(config, jobs, str(tmp_path / "j.db"), 2)
+        assert _requests(server.url) == 7
+    assert (outcome.jobs, outcome.ok, outcome.first_error) == (7, 7, "")
+    assert min(outcome.wall_s, outcome.cpu_s) > 0
 
 
 def test_a_child_that_cannot_start_is_reported(identity: Identity, tmp_path: Path) -> None:

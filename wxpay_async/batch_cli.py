@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import math
 import re
@@ -181,8 +182,7 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
         sys.stderr,
     )
     last: Progress | None = None
-    codes: collections.Counter[str] = collections.Counter()
-    totals = {"ok": 0, "failed": 0, "from_journal": 0}
+    tally = _Tally()
     started = time.monotonic()
 
     def on_progress(progress: Progress) -> None:
@@ -207,7 +207,7 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
                 signer.shutdown(wait=False, cancel_futures=True)
 
     async def _write_results(client: WxPayClient) -> None:
-        with _results_file(args) as out:
+        with _results_file(args) as out, _flushed_every(out, WORKER_FLUSH if args.worker else 0):
             async for result in onboard_many(
                 client,
                 _read_jobs(args.jobs, args.shard),  # read by the workers as they free up
@@ -215,12 +215,21 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
                 journal=args.journal,
                 on_progress=on_progress,
             ):
-                record = result.to_json()
-                line = json.dumps(record, ensure_ascii=False)
+                line = json.dumps(result.to_json(), ensure_ascii=False)
+                tally.add(result.ok, result.from_journal, result.error_code)
                 if args.worker:
+                    # For the parent: what it counts, then the line it writes. A worker's
+                    # stdout is flushed every WORKER_FLUSH seconds (a line per write would
+                    # cost both processes a system call and a wake-up per job); a result
+                    # lost with a killed worker is in the journal, and the next run reports it.
                     assert last is not None  # on_progress ran for this result
-                    line = f"{last.in_flight}\t{line}"
-                _tally(record, line, out, totals, codes)
+                    code = (result.error_code or "").replace("\t", " ")
+                    out.write(
+                        f"{last.in_flight}\t{result.ok:d}\t{result.from_journal:d}\t{code}\t{line}\n"
+                    )
+                else:
+                    out.write(line + "\n")
+                    out.flush()  # a crash loses no result already yielded
 
     task = asyncio.create_task(consume())
     loop = asyncio.get_running_loop()
@@ -239,7 +248,33 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     if args.worker:  # the parent reports; it tells failed jobs from a failed process
         return 130 if interrupted else 0
     view.finish(last)
-    return _summary(args, started, totals, codes, interrupted)
+    return tally.summary(args, started, interrupted)
+
+
+#: How often a worker of ``--processes`` hands its finished results to the parent (seconds).
+WORKER_FLUSH = 0.05
+
+
+@contextlib.contextmanager
+def _flushed_every(out: IO[str], seconds: float) -> Iterator[None]:
+    """Flush ``out`` every ``seconds`` while the block runs (0: never), and at its end."""
+    if not seconds:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    handle: asyncio.TimerHandle | None = None
+
+    def tick() -> None:
+        nonlocal handle
+        out.flush()
+        handle = loop.call_later(seconds, tick)
+
+    handle = loop.call_later(seconds, tick)
+    try:
+        yield
+    finally:
+        handle.cancel()
+        out.flush()
 
 
 def _results_file(args: argparse.Namespace) -> IO[str]:
@@ -250,45 +285,38 @@ def _results_file(args: argparse.Namespace) -> IO[str]:
     return out.open("w", encoding="utf-8")
 
 
-def _summary(
-    args: argparse.Namespace,
-    started: float,
-    totals: dict[str, int],
-    codes: collections.Counter[str],
-    interrupted: bool,
-) -> int:
-    elapsed = time.monotonic() - started
-    finished = totals["ok"] + totals["failed"]
-    print(
-        f"{finished} jobs in {elapsed:.1f}s: {totals['ok']} ok, {totals['failed']} failed"
-        f" ({totals['from_journal']} already in the journal); results in {args.out}",
-        file=sys.stderr,
-    )
-    for code, n in codes.most_common():
-        print(f"  {code}: {n}", file=sys.stderr)
-    if interrupted:
+class _Tally:
+    """Results counted for the summary: ok, failed, already in the journal, failure codes."""
+
+    def __init__(self) -> None:
+        self.ok = self.failed = self.from_journal = 0
+        self.codes: collections.Counter[str] = collections.Counter()
+
+    def add(self, ok: bool, from_journal: bool, error_code: str | None) -> None:
+        if ok:
+            self.ok += 1
+        else:
+            self.failed += 1
+            self.codes[error_code or "UNKNOWN"] += 1
+        self.from_journal += from_journal
+
+    def summary(self, args: argparse.Namespace, started: float, interrupted: bool) -> int:
+        """Print the summary to stderr; the exit status (130 interrupted, 1 any failure)."""
+        elapsed = time.monotonic() - started
         print(
-            f"interrupted: unfinished jobs stay in {args.journal}; run again to resume",
+            f"{self.ok + self.failed} jobs in {elapsed:.1f}s: {self.ok} ok, {self.failed} failed"
+            f" ({self.from_journal} already in the journal); results in {args.out}",
             file=sys.stderr,
         )
-        return 130
-    return 1 if totals["failed"] else 0
-
-
-def _tally(
-    result: dict[str, Any],
-    line: str,
-    out: IO[str],
-    totals: dict[str, int],
-    codes: collections.Counter[str],
-) -> None:
-    """Write one result line (flushed: a crash loses no result already yielded) and count it."""
-    out.write(line + "\n")
-    out.flush()
-    totals["ok" if result["ok"] else "failed"] += 1
-    totals["from_journal"] += bool(result["from_journal"])
-    if not result["ok"]:
-        codes[result["error_code"] or "UNKNOWN"] += 1
+        for code, n in self.codes.most_common():
+            print(f"  {code}: {n}", file=sys.stderr)
+        if interrupted:
+            print(
+                f"interrupted: unfinished jobs stay in {args.journal}; run again to resume",
+                file=sys.stderr,
+            )
+            return 130
+        return 1 if self.failed else 0
 
 
 def _worker_command(args: argparse.Namespace, k: int, n: int) -> list[str]:
@@ -321,8 +349,7 @@ async def _run_processes(args: argparse.Namespace) -> int:
     """Run shards 0..N-1 in N child processes; merge their results, progress and summary."""
     n = args.processes
     view = _ProgressView(args.progress, _count_lines(args.jobs), sys.stderr)
-    totals = {"ok": 0, "failed": 0, "from_journal": 0}
-    codes: collections.Counter[str] = collections.Counter()
+    tally = _Tally()
     in_flight = [0] * n
     last: Progress | None = None
     started = time.monotonic()
@@ -342,19 +369,24 @@ async def _run_processes(args: argparse.Namespace) -> int:
     async def drain(k: int, child: asyncio.subprocess.Process, out: IO[str]) -> int:
         nonlocal last
         assert child.stdout is not None
-        async for raw in child.stdout:
-            if not raw.endswith(b"\n"):  # cut off by a killed worker: not a result
-                break
-            flight, _, line = raw[:-1].decode("utf-8").partition("\t")
-            in_flight[k] = int(flight)
-            _tally(json.loads(line), line, out, totals, codes)
+        rest = b""
+        # Whatever a worker flushed, at once: one file write and one progress update per chunk.
+        while chunk := await child.stdout.read(2**16):
+            *lines, rest = (rest + chunk).split(b"\n")
+            for raw in lines:
+                flight, ok, from_journal, code, line = raw.decode("utf-8").split("\t", 4)
+                in_flight[k] = int(flight)
+                tally.add(ok == "1", from_journal == "1", code)
+                out.write(line + "\n")
+            out.flush()
             last = Progress(
-                done=totals["ok"],
-                failed=totals["failed"],
+                done=tally.ok,
+                failed=tally.failed,
                 in_flight=sum(in_flight),
                 elapsed=time.monotonic() - started,
             )
             view(last)
+        # ``rest``: a line cut off by a killed worker, not a result.
         in_flight[k] = 0
         return await child.wait()
 
@@ -369,7 +401,6 @@ async def _run_processes(args: argparse.Namespace) -> int:
                         *_worker_command(args, k, n),
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.PIPE,
-                        limit=2**20,  # one result per line; error messages can be long
                     )
                 )
             returns = await asyncio.gather(*(drain(k, c, out) for k, c in enumerate(children)))
@@ -383,7 +414,7 @@ async def _run_processes(args: argparse.Namespace) -> int:
     view.finish(last)
     crashed = [(k, code) for k, code in enumerate(returns) if code not in (0, 130)]
     interrupted = stops > 0 or any(code == 130 for code in returns)
-    status = _summary(args, started, totals, codes, interrupted)
+    status = tally.summary(args, started, interrupted)
     for k, code in crashed:
         print(
             f"process {k + 1} of {n} (--shard {k}/{n}) exited with code {code}: its unfinished"
@@ -408,10 +439,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.processes > 1:
         return asyncio.run(_run_processes(args))
-    if args.worker:
-        # The terminal's Ctrl-C reaches the whole process group; only the parent acts on it.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    return asyncio.run(_run(args, config))
+    if not args.worker:
+        return asyncio.run(_run(args, config))
+    # The terminal's Ctrl-C reaches the whole process group; only the parent acts on it.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return asyncio.run(_run(args, config))
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _refusal(args: argparse.Namespace) -> str:

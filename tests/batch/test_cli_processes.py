@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import tomllib
 from pathlib import Path
@@ -128,6 +129,29 @@ def test_sigterm_stops_every_process_and_a_rerun_finishes_each_job_once(
     assert len(keys) == total == len(set(keys))
 
 
+def test_a_worker_hands_its_parent_counts_then_the_result_line(
+    sandbox_process: tuple[str, Path], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # What one process of --processes writes to its stdout (run here in-process).
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    jobs = tmp_path / "jobs.jsonl"
+    write_jobs(jobs, mchid, range(3), head=["not json"])
+    argv = arguments(config, jobs, tmp_path / "j.db", tmp_path / "unused.jsonl")
+    assert main([*argv, "--shard", "0/1", "--worker"]) == 0  # failed jobs are the parent's call
+    captured = capfd.readouterr()
+    assert captured.err == ""  # no progress line, no summary of its own
+    assert not (tmp_path / "unused.jsonl").exists()
+    rows = [line.split("\t", 4) for line in captured.out.splitlines()]
+    assert len(rows) == 4
+    for flight, ok, from_journal, code, line in rows:
+        result = json.loads(line)
+        assert 0 <= int(flight) <= 32
+        assert (ok, from_journal) == (str(int(result["ok"])), str(int(result["from_journal"])))
+        assert code == (result["error_code"] or "")
+    assert sorted(row[3] for row in rows) == ["", "", "", "VALIDATION_ERROR"]
+
+
 def test_a_failed_process_is_named_and_fails_the_command(
     sandbox_process: tuple[str, Path], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -181,3 +205,28 @@ def test_a_bad_config_is_one_line_not_a_traceback(
         assert says in err
         assert "Traceback" not in err
     assert not os.path.exists(tmp_path / "results.jsonl")
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    # Every worker of --processes is a fresh interpreter: the sandbox (aiohttp's server and
+    # every route) is not what `onboard` needs, yet `--help` still lists every command.
+    probe = (
+        "import sys\n"
+        "from wxpay_async.cli import main\n"
+        "try:\n"
+        "    main(['onboard', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('wxpay_async.sandbox', 'aiohttp.web')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    assert "--processes N" in run.stdout
+    listed = subprocess.run(
+        [*CLI, "--help"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    for command in ("demo", "sandbox", "onboard"):
+        assert command in listed
