@@ -441,9 +441,9 @@ def onboard_command(config: Path, jobs: Path, journal: str, processes: int) -> O
     )
     wall = time.perf_counter() - wall0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     if done.returncode != 0:
         raise RuntimeError(f"{COMMAND} exited with {done.returncode}: {done.stderr[-2000:]}")
+    results = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     with jobs.open("rb") as lines:
         if len(results) != sum(1 for _ in lines):
             raise RuntimeError(f"{COMMAND}: {len(results)} results for {jobs}")
@@ -456,7 +456,7 @@ def onboard_command(config: Path, jobs: Path, journal: str, processes: int) -> O
         wall_s=wall,
         cpu_s=cpu,
         loop_cpu_s=cpu,  # not separable from outside (its row is left out)
-        rss_mb=after.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10),
+        rss_mb=0.0,  # not measured: RUSAGE_CHILDREN's peak is the largest child's so far
         package="",
         started=started,
         ended=time.monotonic(),

@@ -5,10 +5,11 @@ Each input line is an application object with the API's field names, or
 the id is a hash of the line's content). Results are written as JSON Lines, one per job, in
 completion order. The event loop runs on one core; ``--processes N`` runs the batch in N
 processes (one ``--shard`` each, one journal) and merges their results into one file and one
-progress line, and ``--shard K/N`` runs every N-th line only, for N commands started by hand
-(on other machines sharing the journal's directory, say). Ctrl-C stops cleanly: jobs in flight
-stay recorded in the journal and are re-sent with their stored Idempotency-Key and body on the
-next run.
+progress line, and ``--shard K/N`` runs one N-th of the jobs, for N commands started by hand.
+A job's shard follows from its job id, so every copy of a job lands in the same process (and is
+reported as a duplicate there, as in one process). Ctrl-C stops cleanly: jobs in flight stay
+recorded in the journal and are re-sent with their stored Idempotency-Key and body on the next
+run.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import asyncio
 import collections
 import contextlib
 import json
-import math
+import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
@@ -32,7 +34,7 @@ from typing import IO, Any
 from ._client import WxPayClient
 from ._config import RetryPolicy
 from ._errors import ValidationError
-from .batch import Progress, onboard_many
+from .batch import Progress, _unit, onboard_many
 from .config_file import MerchantConfig, load_merchant_config
 
 __all__ = ["configure", "run"]
@@ -64,8 +66,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--sign-threads",
         type=int,
         default=0,
-        help="sign requests in N threads: frees the event loop during signatures but does not "
-        "speed up a busy batch (the GIL); use --processes to use more cores",
+        help="sign requests in N threads (in each process): frees the event loop during "
+        "signatures but does not speed up a busy batch (the GIL); use --processes for more cores",
     )
     parser.add_argument(
         "--processes",
@@ -80,11 +82,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=_shard,
         default=(0, 1),
         metavar="K/N",
-        help="run only lines K+1, K+1+N, K+1+2N, ... of the file (K = 0..N-1): N commands on "
-        "one file and one --journal, started by hand (--processes does this for you)",
+        help="run only the jobs of shard K of N (K = 0..N-1, by job id): N commands on one "
+        "file and one --journal, started by hand (--processes does this for you)",
     )
-    # Internal: a process started by --processes writes "<in flight>\t<result JSON>" lines to
-    # stdout for its parent, and neither a progress line nor a summary of its own.
+    # Internal: a process started by --processes writes "<in flight>\t<ok>\t<from journal>\t
+    # <result JSON>" lines for its parent, and neither a progress line nor a summary of its own.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--progress",
@@ -103,18 +105,12 @@ def _shard(text: str) -> tuple[int, int]:
     return shard
 
 
-def _mine(number: int, shard: tuple[int, int]) -> bool:
-    """Whether line ``number`` (1-based, blank lines counted) belongs to ``shard``."""
-    k, n = shard
-    return (number - 1) % n == k
-
-
-def _read_jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> Iterator[dict[str, Any]]:
+def _read_jobs(path: Path) -> Iterator[dict[str, Any]]:
     """Stream the file; a line that is not JSON becomes a job that fails validation."""
     stream: IO[str] = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
     with stream:
         for number, line in enumerate(stream, start=1):
-            if not line.strip() or not _mine(number, shard):
+            if not line.strip():
                 continue
             try:
                 item = json.loads(line)
@@ -123,12 +119,31 @@ def _read_jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> Iterator[dict[str
             yield item
 
 
-def _count_lines(path: Path, shard: tuple[int, int] = (0, 1)) -> int | None:
+def _shard_of(path: Path, shard: tuple[int, int]) -> Iterator[Any]:
+    """The jobs of ``shard`` (K, N): those whose job id hashes to K modulo N.
+
+    By job id, not by line, so that copies of one job always share a process: a second copy
+    is then a ``DUPLICATE_JOB`` there, as in one process, instead of a concurrent re-send from
+    another process. Every shard reads and identifies every row; it hands its own rows on
+    identified, so ``onboard_many`` does not hash them again.
+    """
+    k, n = shard
+    if n == 1:
+        yield from _read_jobs(path)
+        return
+    for item in _read_jobs(path):
+        unit = _unit(item)
+        if zlib.crc32(unit.job_id.encode()) % n == k:
+            yield unit
+
+
+def _count_jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> int | None:
     if str(path) == "-":
         return None
-    with path.open("rb") as handle:
-        lines = enumerate(handle, start=1)
-        return sum(1 for number, line in lines if line.strip() and _mine(number, shard))
+    if shard[1] > 1:
+        return sum(1 for _ in _shard_of(path, shard))
+    with path.open(encoding="utf-8") as lines:  # as _read_jobs reads them
+        return sum(1 for line in lines if line.strip())
 
 
 class _ProgressView:
@@ -178,7 +193,7 @@ class _ProgressView:
 async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     view = _ProgressView(
         "none" if args.worker else args.progress,
-        None if args.worker else _count_lines(args.jobs, args.shard),
+        None if args.worker else _count_jobs(args.jobs, args.shard),
         sys.stderr,
     )
     last: Progress | None = None
@@ -207,48 +222,62 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
                 signer.shutdown(wait=False, cancel_futures=True)
 
     async def _write_results(client: WxPayClient) -> None:
-        with _results_file(args) as out, _flushed_every(out, WORKER_FLUSH if args.worker else 0):
-            async for result in onboard_many(
+        with _results_file(args) if not args.worker else _to_parent(args, task.cancel) as out:
+            results = onboard_many(
                 client,
-                _read_jobs(args.jobs, args.shard),  # read by the workers as they free up
+                _shard_of(args.jobs, args.shard),  # read by the workers as they free up
                 concurrency=args.concurrency,
                 journal=args.journal,
                 on_progress=on_progress,
-            ):
-                line = json.dumps(result.to_json(), ensure_ascii=False)
-                tally.add(result.ok, result.from_journal, result.error_code)
-                if args.worker:
-                    # For the parent: what it counts, then the line it writes. A worker's
-                    # stdout is flushed every WORKER_FLUSH seconds (a line per write would
-                    # cost both processes a system call and a wake-up per job); a result
-                    # lost with a killed worker is in the journal, and the next run reports it.
-                    assert last is not None  # on_progress ran for this result
-                    code = (result.error_code or "").replace("\t", " ")
-                    out.write(
-                        f"{last.in_flight}\t{result.ok:d}\t{result.from_journal:d}\t{code}\t{line}\n"
-                    )
-                else:
-                    out.write(line + "\n")
-                    out.flush()  # a crash loses no result already yielded
+            )
+            async with contextlib.aclosing(results):  # stopped: its jobs stay resumable
+                async for result in results:
+                    line = json.dumps(result.to_json(), ensure_ascii=False)
+                    tally.add(result.ok, result.from_journal, result.error_code)
+                    if args.worker:
+                        # For the parent: what it counts, then the line it writes (JSON has
+                        # no raw tab or newline). Flushed every WORKER_FLUSH seconds, not per
+                        # line (a system call and a wake-up per job for both processes); a
+                        # result lost with a killed worker is in the journal, and the next run
+                        # reports it.
+                        assert last is not None  # on_progress ran for this result
+                        flags = f"{result.ok:d}\t{result.from_journal:d}"
+                        out.write(f"{last.in_flight}\t{flags}\t{line}\n")
+                    else:
+                        out.write(line + "\n")
+                        out.flush()  # a crash loses no result already yielded
 
     task = asyncio.create_task(consume())
     loop = asyncio.get_running_loop()
-    # A worker ignores the terminal's Ctrl-C (see run()); its parent stops it with SIGTERM.
-    signals = (signal.SIGTERM,) if args.worker else (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
+    for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
+    if args.worker:
+        # The parent holds this process's stdin open and never writes to it: end of file
+        # means the parent is gone (killed), so stop as if told to.
+        loop.add_reader(0, _stop_on_eof, task)
     interrupted = False
     try:
         await task
     except asyncio.CancelledError:
         interrupted = True
+    except BrokenPipeError:
+        if not args.worker:
+            raise
+        interrupted = True  # the parent is gone (its end of the pipe closed); see _to_parent
     finally:
-        for sig in signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if args.worker:
+            loop.remove_reader(0)
     if args.worker:  # the parent reports; it tells failed jobs from a failed process
         return 130 if interrupted else 0
     view.finish(last)
     return tally.summary(args, started, interrupted)
+
+
+def _stop_on_eof(task: asyncio.Task[None]) -> None:
+    if not os.read(0, 4096):
+        task.cancel()
 
 
 #: How often a worker of ``--processes`` hands its finished results to the parent (seconds).
@@ -256,31 +285,40 @@ WORKER_FLUSH = 0.05
 
 
 @contextlib.contextmanager
-def _flushed_every(out: IO[str], seconds: float) -> Iterator[None]:
-    """Flush ``out`` every ``seconds`` while the block runs (0: never), and at its end."""
-    if not seconds:
-        yield
-        return
+def _to_parent(args: argparse.Namespace, stop: Callable[[], object]) -> Iterator[IO[str]]:
+    """A worker's results, for its parent: flushed every ``WORKER_FLUSH`` seconds and at the end.
+
+    A broken pipe means the parent is gone: the batch is stopped (``stop``) and nothing more is
+    written; every result is in the journal, and the next run reports it.
+    """
+    fd, args.frames_fd = args.frames_fd, None  # the file owns it now
+    out = open(fd, "w", encoding="utf-8")  # noqa: SIM115 (closed below, broken pipe or not)
     loop = asyncio.get_running_loop()
     handle: asyncio.TimerHandle | None = None
 
     def tick() -> None:
         nonlocal handle
-        out.flush()
-        handle = loop.call_later(seconds, tick)
+        try:
+            out.flush()
+        except BrokenPipeError:
+            handle = None
+            stop()
+            return
+        handle = loop.call_later(WORKER_FLUSH, tick)
 
-    handle = loop.call_later(seconds, tick)
+    handle = loop.call_later(WORKER_FLUSH, tick)
     try:
-        yield
+        yield out
     finally:
-        handle.cancel()
-        out.flush()
+        if handle is not None:
+            handle.cancel()
+        with contextlib.suppress(BrokenPipeError):
+            out.flush()
+        with contextlib.suppress(BrokenPipeError):
+            out.close()  # flushes what a failed flush left, and closes the descriptor anyway
 
 
 def _results_file(args: argparse.Namespace) -> IO[str]:
-    """``--out``; a worker's stdout (to its parent), in UTF-8 whatever the locale says."""
-    if args.worker:
-        return open(sys.stdout.fileno(), "w", encoding="utf-8", closefd=False)
     out: Path = args.out
     return out.open("w", encoding="utf-8")
 
@@ -319,36 +357,53 @@ class _Tally:
         return 1 if self.failed else 0
 
 
+#: How a worker starts: ``-P`` keeps the working directory off ``sys.path`` (a ``secrets.py``
+#: there must not replace the standard library's), and the package directory the parent runs
+#: from goes first only when it is not already on the path (a source checkout).
+_WORKER_BOOT = """\
+import os, sys
+root = sys.argv.pop(1)
+if all(os.path.realpath(entry) != root for entry in sys.path):
+    sys.path.insert(0, root)
+from wxpay_async.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+_PACKAGE_ROOT = os.path.realpath(Path(__file__).resolve().parent.parent)
+
+
 def _worker_command(args: argparse.Namespace, k: int, n: int) -> list[str]:
-    """The command line of process ``k`` of ``n``: shard k/n, its share of the concurrency."""
-    return [
-        sys.executable,
-        "-m",
-        "wxpay_async.cli",
-        "onboard",
-        str(args.jobs),
-        "--config",
-        str(args.config),
-        "--journal",
-        str(args.journal),
-        "--concurrency",
-        str(math.ceil(args.concurrency / n)),
-        "--attempts",
-        str(args.attempts),
-        "--sign-threads",
-        str(args.sign_threads),
-        "--shard",
-        f"{k}/{n}",
-        "--progress",
-        "none",
+    """Process ``k`` of ``n``: shard k/n and its share of the total concurrency."""
+    share = args.concurrency // n + (k < args.concurrency % n)
+    options = [
+        f"--config={args.config}",
+        f"--journal={args.journal}",
+        f"--concurrency={share}",
+        f"--attempts={args.attempts}",
+        f"--sign-threads={args.sign_threads}",
+        f"--shard={k}/{n}",
+        "--progress=none",
         "--worker",
     ]
+    boot = [sys.executable, "-P", "-c", _WORKER_BOOT, _PACKAGE_ROOT]
+    return [*boot, "onboard", *options, "--", str(args.jobs)]  # a file name may start with -
+
+
+def _frame(raw: bytes) -> tuple[int, bool, bool, str] | None:
+    """A worker's line: (in flight, ok, from journal, result JSON); ``None`` if it is not one."""
+    try:
+        flight, ok, from_journal, line = raw.decode("utf-8").split("\t", 3)
+        if ok not in ("0", "1") or from_journal not in ("0", "1") or line[:1] != "{":
+            return None
+        return int(flight), ok == "1", from_journal == "1", line
+    except ValueError:  # also UnicodeDecodeError
+        return None
 
 
 async def _run_processes(args: argparse.Namespace) -> int:
     """Run shards 0..N-1 in N child processes; merge their results, progress and summary."""
-    n = args.processes
-    view = _ProgressView(args.progress, _count_lines(args.jobs), sys.stderr)
+    total = _count_jobs(args.jobs)
+    n = max(1, min(args.processes, total or 1))  # no process without a job to run
+    view = _ProgressView(args.progress, total, sys.stderr)
     tally = _Tally()
     in_flight = [0] * n
     last: Progress | None = None
@@ -363,8 +418,7 @@ async def _run_processes(args: argparse.Namespace) -> int:
         nonlocal stops
         stops += 1
         for child in children:
-            if child.returncode is None:
-                child.send_signal(signal.SIGTERM) if stops == 1 else child.kill()
+            _stop_child(child, stops)
 
     async def drain(k: int, child: asyncio.subprocess.Process, out: IO[str]) -> int:
         nonlocal last
@@ -374,9 +428,13 @@ async def _run_processes(args: argparse.Namespace) -> int:
         while chunk := await child.stdout.read(2**16):
             *lines, rest = (rest + chunk).split(b"\n")
             for raw in lines:
-                flight, ok, from_journal, code, line = raw.decode("utf-8").split("\t", 4)
-                in_flight[k] = int(flight)
-                tally.add(ok == "1", from_journal == "1", code)
+                frame = _frame(raw)
+                if frame is None:  # printed before the worker moved its results off stdout
+                    print(f"process {k + 1} of {n} printed: {raw[:200]!r}", file=sys.stderr)
+                    continue
+                in_flight[k], ok, from_journal, line = frame
+                code = None if ok else json.loads(line)["error_code"]
+                tally.add(ok, from_journal, code)
                 out.write(line + "\n")
             out.flush()
             last = Progress(
@@ -396,13 +454,19 @@ async def _run_processes(args: argparse.Namespace) -> int:
     try:
         with _results_file(args) as out:
             for k in range(n):
-                children.append(
-                    await asyncio.create_subprocess_exec(
-                        *_worker_command(args, k, n),
-                        stdin=subprocess.DEVNULL,
-                        stdout=subprocess.PIPE,
-                    )
+                if stops:  # stopped while starting: the rest never start
+                    break
+                child = await asyncio.create_subprocess_exec(
+                    *_worker_command(args, k, n),
+                    # Held open and never written: a worker stops when it reads end of file
+                    # (this process is gone). Its own process group: a terminal's Ctrl-C
+                    # reaches this process alone, which stops the workers.
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    process_group=0,
                 )
+                _stop_child(child, stops)  # a signal that came while it started
+                children.append(child)
             returns = await asyncio.gather(*(drain(k, c, out) for k, c in enumerate(children)))
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -412,8 +476,11 @@ async def _run_processes(args: argparse.Namespace) -> int:
                 child.kill()
                 await child.wait()
     view.finish(last)
-    crashed = [(k, code) for k, code in enumerate(returns) if code not in (0, 130)]
-    interrupted = stops > 0 or any(code == 130 for code in returns)
+    # Stopped, not failed: 130, or a signal that ended a worker before it could handle it
+    # (while it started; a Ctrl-C can reach a worker forked just before its own group is set).
+    stopped = (130, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL) if stops else (130,)
+    crashed = [(k, code) for k, code in enumerate(returns) if code not in (0, *stopped)]
+    interrupted = stops > 0 or 130 in returns or len(children) < n
     status = tally.summary(args, started, interrupted)
     for k, code in crashed:
         print(
@@ -422,6 +489,11 @@ async def _run_processes(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return status if status == 130 or not crashed else 1
+
+
+def _stop_child(child: asyncio.subprocess.Process, stops: int) -> None:
+    if stops and child.returncode is None:
+        child.send_signal(signal.SIGTERM) if stops == 1 else child.kill()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -441,12 +513,26 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_run_processes(args))
     if not args.worker:
         return asyncio.run(_run(args, config))
-    # The terminal's Ctrl-C reaches the whole process group; only the parent acts on it.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with _frames_off_stdout(args):
         return asyncio.run(_run(args, config))
+
+
+@contextlib.contextmanager
+def _frames_off_stdout(args: argparse.Namespace) -> Iterator[None]:
+    """A worker sends its results on a private copy of stdout, and points stdout itself at
+    stderr: whatever else prints (a library, a hook) cannot break the lines its parent reads."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    args.frames_fd = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        if args.frames_fd is not None:  # the batch never started
+            os.close(args.frames_fd)
 
 
 def _refusal(args: argparse.Namespace) -> str:
@@ -463,4 +549,6 @@ def _refusal(args: argparse.Namespace) -> str:
         return "--processes needs a file, not stdin: each process reads it"
     if args.processes > 1 and args.shard != (0, 1):
         return "--processes runs the shards itself; leave out --shard"
+    if args.processes > args.concurrency:
+        return "--concurrency must be at least --processes (each process runs a job at a time)"
     return ""

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +69,7 @@ def admin(url: str, path: str, payload: dict[str, Any] | None = None) -> Any:
 def sandbox_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     identity = tmp_path / "identity"
+    log = (tmp_path / "sandbox.log").open("wb")  # a file: a pipe nobody reads could fill up
     proc = subprocess.Popen(
         [
             *CLI,
@@ -83,7 +84,7 @@ def sandbox_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             "3",
         ],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -93,9 +94,9 @@ def sandbox_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             break
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    proc.stderr.read().decode() if proc.stderr else "no sandbox"
-                ) from None
+                proc.kill()
+                log.close()
+                raise RuntimeError((tmp_path / "sandbox.log").read_text()) from None
             time.sleep(0.1)
     try:
         yield url, identity / "merchant.toml"
@@ -105,6 +106,8 @@ def sandbox_process(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
+        log.close()
 
 
 def done_rows(journal: Path) -> int:
@@ -115,3 +118,25 @@ def done_rows(journal: Path) -> int:
             return int(db.execute("SELECT COUNT(*) FROM jobs WHERE state='done'").fetchone()[0])
     except sqlite3.OperationalError:
         return 0
+
+
+Spawn = Callable[..., subprocess.Popen[bytes]]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """``subprocess.Popen``, with every process killed and its pipes closed at the end."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        started.append(subprocess.Popen(command, **options))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -15,7 +16,11 @@ import pytest
 
 from wxpay_async.cli import main
 
-from .conftest import CLI, admin, application, done_rows
+from .conftest import CLI, Spawn, admin, application, done_rows
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/task").exists(), reason="watches worker processes through /proc"
+)
 
 
 def write_jobs(path: Path, mchid: str, numbers: range, *, head: list[str] | None = None) -> None:
@@ -44,6 +49,74 @@ def server_keys(url: str) -> list[str]:
     return [s["idempotency_key"] for s in state["submerchants"].values() if s["idempotency_key"]]
 
 
+def workers_of(pid: int) -> dict[int, list[str]]:
+    """The worker processes of ``pid`` and their command lines (Linux ``/proc``)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return {}
+    found = {}
+    for child in map(int, children):
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue  # already gone
+        if "--worker" in command:  # not a child forked a moment ago and not yet a worker
+            found[child] = command
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for_workers(parent: subprocess.Popen[bytes], count: int) -> dict[int, list[str]]:
+    deadline = time.monotonic() + 30
+    while len(found := workers_of(parent.pid)) < count:
+        assert parent.poll() is None, parent.stderr.read().decode() if parent.stderr else ""
+        assert time.monotonic() < deadline, f"fewer than {count} workers: {found}"
+        time.sleep(0.005)
+    return found
+
+
+def wait_for_done(parent: subprocess.Popen[bytes], journal: Path, rows: int) -> None:
+    deadline = time.monotonic() + 60
+    while done_rows(journal) < rows:
+        assert parent.poll() is None, parent.stderr.read().decode() if parent.stderr else ""
+        assert time.monotonic() < deadline, "the batch made no progress"
+        time.sleep(0.02)
+
+
+def a_batch(
+    sandbox_process: tuple[str, Path], tmp_path: Path, total: int
+) -> tuple[str, Path, Path, Path]:
+    """(sandbox URL, merchant.toml, a file of ``total`` jobs, a journal path)."""
+    url, config = sandbox_process
+    jobs, journal = tmp_path / "jobs.jsonl", tmp_path / "j.db"
+    write_jobs(jobs, tomllib.loads(config.read_text())["mchid"], range(total))
+    return url, config, jobs, journal
+
+
+def resume_creates_each_job_once(
+    url: str, config: Path, jobs: Path, journal: Path, total: int, stopped_at: int
+) -> None:
+    """A second run on the same journal finishes the batch; WeChat saw each job once."""
+    assert stopped_at < total, "the batch finished before it could be stopped"
+    out = journal.with_name("resumed.jsonl")
+    argv = arguments(config, jobs, journal, out, "--processes", "2", "--attempts", "12")
+    second = subprocess.run([*CLI, *argv], capture_output=True, timeout=120, check=False)
+    assert second.returncode == 0, second.stderr.decode()
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(results) == total and all(r["ok"] for r in results)
+    assert sum(r["from_journal"] for r in results) >= stopped_at
+    keys = server_keys(url)
+    assert len(keys) == total == len(set(keys))
+
+
 def test_two_processes_onboard_every_line_once_into_one_results_file(
     sandbox_process: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -67,89 +140,233 @@ def test_two_processes_onboard_every_line_once_into_one_results_file(
     assert not list(tmp_path.glob("results-*"))  # no per-shard files left behind
 
 
-def test_every_process_runs_its_share_and_failures_are_summed(
-    sandbox_process: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_each_worker_gets_its_shard_and_share_and_failures_are_summed(
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path
 ) -> None:
     _url, config = sandbox_process
     mchid = tomllib.loads(config.read_text())["mchid"]
     jobs, out = tmp_path / "jobs.jsonl", tmp_path / "results.jsonl"
-    # Lines 1..3 go to processes 1, 2 and 3 of three: each must report its bad line.
-    write_jobs(jobs, mchid, range(12), head=["not json", "[1, 2", "{oops"])
+    write_jobs(jobs, mchid, range(60), head=["not json", "[1, 2", "{oops"])
     argv = arguments(config, jobs, tmp_path / "j.db", out, "--processes", "3")
-    assert main(argv) == 1
+    parent = spawn(
+        [*CLI, *argv, "--concurrency", "8"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    workers = wait_for_workers(parent, 3)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 1, err.decode()  # three lines failed
+    options = [dict(o.split("=", 1) for o in cmd if o.startswith("--") and "=" in o)
+               for cmd in workers.values()]  # fmt: skip
+    assert sorted(o["--shard"] for o in options) == ["0/3", "1/3", "2/3"]
+    assert sorted(int(o["--concurrency"]) for o in options) == [2, 3, 3]  # 8 in all
     results = {r["job_id"]: r for r in map(json.loads, out.read_text().splitlines())}
-    assert len(results) == 15
+    assert len(results) == 63
     for bad in ("line-1", "line-2", "line-3"):
         assert results[bad]["error_code"] == "VALIDATION_ERROR"
-    assert sum(r["ok"] for r in results.values()) == 12
-    err = capsys.readouterr().err
-    assert "15 jobs in" in err
-    assert "12 ok, 3 failed" in err
-    assert "VALIDATION_ERROR: 3" in err
+    assert sum(r["ok"] for r in results.values()) == 60
+    text = err.decode()
+    assert "63 jobs in" in text
+    assert "60 ok, 3 failed" in text
+    assert "VALIDATION_ERROR: 3" in text
 
 
-def test_sigterm_stops_every_process_and_a_rerun_finishes_each_job_once(
-    sandbox_process: tuple[str, Path], tmp_path: Path
+def test_copies_of_a_job_share_a_process_and_are_created_once(
+    sandbox_process: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, config = sandbox_process
     mchid = tomllib.loads(config.read_text())["mchid"]
+    jobs = tmp_path / "jobs.jsonl"
+    copy = json.dumps(application(7, mchid))
+    named = json.dumps({"job_id": "shop-8", "application": application(8, mchid)})
+    # Copies on neighbouring lines: a split by line would send them from different processes.
+    write_jobs(jobs, mchid, range(4), head=[copy, copy, copy, named, named, named])
+    monkeypatch.chdir(tmp_path)
+    for k in range(3):  # the shards by hand: every copy of a job is in one shard's results
+        main(["onboard", str(jobs), "--config", str(config), "--shard", f"{k}/3"])
+    shards = [
+        [
+            json.loads(line)
+            for line in (tmp_path / f"results-{k}-of-3.jsonl").read_text().splitlines()
+        ]
+        for k in range(3)
+    ]
+    copied = {r["job_id"] for part in shards for r in part if r["job_id"] != "shop-8"}
+    for job_id in {"shop-8", *copied}:
+        holders = [k for k, part in enumerate(shards) if any(r["job_id"] == job_id for r in part)]
+        assert len(holders) == 1, (job_id, holders)
+
+    out, before = tmp_path / "results.jsonl", set(server_keys(url))
+    argv = arguments(config, jobs, tmp_path / "j.db", out, "--processes", "3")
+    run = subprocess.run([*CLI, *argv], capture_output=True, timeout=120, check=False)
+    assert run.returncode == 1, run.stderr.decode()  # the extra copies are reported
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(results) == 10
+    counts = collections.Counter(r["job_id"] for r in results)
+    assert sorted(counts.values()) == [1, 1, 1, 1, 3, 3]
+    assert counts["shop-8"] == 3
+    for job_id in (job_id for job_id, n in counts.items() if n == 3):
+        copies = [r for r in results if r["job_id"] == job_id]
+        # One sends; a copy is a duplicate while it runs, or its stored result afterwards.
+        assert sum(r["ok"] and not r["from_journal"] for r in copies) == 1
+        assert all(r["ok"] or r["error_code"] == "DUPLICATE_JOB" for r in copies)
+    keys = [key for key in server_keys(url) if key not in before]  # this run's creations
+    assert len(keys) == 6 == len(set(keys))
+
+
+def test_sigterm_stops_every_process_and_a_rerun_finishes_each_job_once(
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
     total = 400
-    jobs, journal = tmp_path / "jobs.jsonl", tmp_path / "j.db"
-    write_jobs(jobs, mchid, range(total))
+    url, config, jobs, journal = a_batch(sandbox_process, tmp_path, total)
     admin(url, "/_sandbox/faults/rate", {"kind": "drop_after", "rate": 0.1})
-    first_out, second_out = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first_out = tmp_path / "first.jsonl"
     argv = arguments(config, jobs, journal, first_out, "--processes", "2", "--attempts", "12")
-    first = subprocess.Popen(
+    first = spawn(
         [*CLI, *argv, "--concurrency", "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + 60
-    while done_rows(journal) < 30:
-        assert first.poll() is None, first.stderr.read().decode() if first.stderr else ""
-        assert time.monotonic() < deadline, "the batch made no progress"
-        time.sleep(0.02)
+    wait_for_done(first, journal, 30)
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=60)
     assert first.returncode == 130, err.decode()
     assert "interrupted" in err.decode()
     stopped_at = done_rows(journal)
-    assert stopped_at < total, "the batch finished before it could be stopped"
     time.sleep(0.3)
     assert done_rows(journal) == stopped_at  # no worker outlived its parent
     reported = [json.loads(line) for line in first_out.read_text().splitlines()]
     assert reported and all(r["ok"] for r in reported)
-
-    argv = arguments(config, jobs, journal, second_out, "--processes", "2", "--attempts", "12")
-    second = subprocess.run([*CLI, *argv], capture_output=True, timeout=120, check=False)
-    assert second.returncode == 0, second.stderr.decode()
-    results = [json.loads(line) for line in second_out.read_text().splitlines()]
-    assert len(results) == total
-    assert all(r["ok"] for r in results)
-    assert sum(r["from_journal"] for r in results) >= stopped_at
-    keys = server_keys(url)
-    assert len(keys) == total == len(set(keys))
+    resume_creates_each_job_once(url, config, jobs, journal, total, stopped_at)
 
 
 def test_a_worker_hands_its_parent_counts_then_the_result_line(
-    sandbox_process: tuple[str, Path], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path
 ) -> None:
-    # What one process of --processes writes to its stdout (run here in-process).
+    # What one process of --processes writes for its parent, with its stdin held open.
     _url, config = sandbox_process
     mchid = tomllib.loads(config.read_text())["mchid"]
     jobs = tmp_path / "jobs.jsonl"
     write_jobs(jobs, mchid, range(3), head=["not json"])
     argv = arguments(config, jobs, tmp_path / "j.db", tmp_path / "unused.jsonl")
-    assert main([*argv, "--shard", "0/1", "--worker"]) == 0  # failed jobs are the parent's call
-    captured = capfd.readouterr()
-    assert captured.err == ""  # no progress line, no summary of its own
+    worker = spawn(
+        [*CLI, *argv, "--shard", "0/1", "--worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert worker.stdout is not None and worker.stderr is not None
+    out = worker.stdout.read()
+    err = worker.stderr.read()
+    assert worker.wait(timeout=60) == 0, err.decode()  # failed jobs are the parent's call
+    assert err == b""  # no progress line, no summary of its own
     assert not (tmp_path / "unused.jsonl").exists()
-    rows = [line.split("\t", 4) for line in captured.out.splitlines()]
+    rows = [line.split("\t", 3) for line in out.decode().splitlines()]
     assert len(rows) == 4
-    for flight, ok, from_journal, code, line in rows:
+    for flight, ok, from_journal, line in rows:
         result = json.loads(line)
         assert 0 <= int(flight) <= 32
         assert (ok, from_journal) == (str(int(result["ok"])), str(int(result["from_journal"])))
-        assert code == (result["error_code"] or "")
-    assert sorted(row[3] for row in rows) == ["", "", "", "VALIDATION_ERROR"]
+    assert sorted(r["error_code"] or "" for r in map(json.loads, (r[3] for r in rows))) == [
+        "",
+        "",
+        "",
+        "VALIDATION_ERROR",
+    ]
+
+
+def test_a_worker_stops_when_its_parent_is_killed(
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    total = 400
+    url, config, jobs, journal = a_batch(sandbox_process, tmp_path, total)
+    argv = arguments(config, jobs, journal, tmp_path / "first.jsonl", "--processes", "2")
+    parent = spawn(
+        [*CLI, *argv, "--concurrency", "4"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    workers = wait_for_workers(parent, 2)
+    wait_for_done(parent, journal, 20)
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while any(alive(pid) for pid in workers):  # they read end of file on stdin, and stop
+        assert time.monotonic() < deadline, "a worker outlived its killed parent"
+        time.sleep(0.05)
+    assert parent.stderr is not None
+    assert b"Traceback" not in parent.stderr.read()  # stopped, not broken by a closed pipe
+    resume_creates_each_job_once(url, config, jobs, journal, total, done_rows(journal))
+
+
+@pytest.mark.parametrize("when", ["while the workers start", "mid-batch"])
+def test_ctrl_c_on_the_terminal_stops_the_command_cleanly(
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path, when: str
+) -> None:
+    _url, config, jobs, journal = a_batch(sandbox_process, tmp_path, 300)
+    argv = arguments(config, jobs, journal, tmp_path / "results.jsonl", "--processes", "2")
+    # Its own session, as a shell's job: Ctrl-C sends SIGINT to the whole process group.
+    starting = when.startswith("while")
+    if starting:  # eight to start: the signal lands while the parent is still starting them
+        argv += ["--processes", "8"]
+    parent = spawn(
+        [*CLI, *argv, "--concurrency", "8"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    workers = wait_for_workers(parent, 1 if starting else 2)
+    if when == "mid-batch":
+        wait_for_done(parent, journal, 10)
+    os.killpg(parent.pid, signal.SIGINT)
+    _, err = parent.communicate(timeout=60)
+    text = err.decode()
+    assert parent.returncode == 130, text
+    assert "interrupted" in text
+    assert "Traceback" not in text
+    assert "exited with code" not in text  # a stopped worker is not a failed one
+    assert not any(alive(pid) for pid in workers)
+    if starting:  # the workers were still starting up: none began, none starts afterwards
+        assert done_rows(journal) == 0
+    else:
+        assert done_rows(journal) < 300
+
+
+def test_a_stray_print_in_a_worker_does_not_break_the_results(
+    sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "results.jsonl"
+    write_jobs(jobs, mchid, range(200))
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    # A print before the worker runs reaches the pipe its parent reads; one while it runs
+    # (one job in flight per worker: the batch lasts seconds) must go to stderr instead.
+    (hooks / "sitecustomize.py").write_text(
+        "import threading\n"
+        "print('hello from sitecustomize', flush=True)\n"
+        "threading.Timer(1.5, print, ('hello while running',), {'flush': True}).start()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(hooks)}
+    argv = arguments(config, jobs, tmp_path / "j.db", out, "--processes", "2")
+    run = subprocess.run(
+        [*CLI, *argv, "--concurrency", "2"], capture_output=True, timeout=120, check=False, env=env
+    )
+    text = run.stderr.decode()
+    assert run.returncode == 0, text
+    assert "printed: b'hello from sitecustomize'" in text
+    assert "hello while running" in text
+    assert "printed: b'hello while running'" not in text
+    results = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(results) == 200 and all(r["ok"] for r in results)
+
+
+def test_a_jobs_file_named_like_an_option_and_more_processes_than_lines(
+    sandbox_process: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    monkeypatch.chdir(tmp_path)
+    write_jobs(tmp_path / "-jobs.jsonl", mchid, range(2))
+    argv = ["onboard", "--config", str(config), "--journal", "j.db", "--progress", "none"]
+    assert main([*argv, "--processes", "8", "--concurrency", "8", "--", "-jobs.jsonl"]) == 0
+    results = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 2 and all(r["ok"] for r in results)
 
 
 def test_a_failed_process_is_named_and_fails_the_command(
@@ -174,6 +391,7 @@ def test_a_failed_process_is_named_and_fails_the_command(
         (["--processes", "0"], "--processes must be at least 1"),
         (["--processes", "2", "--shard", "0/2"], "leave out --shard"),
         (["--sign-threads", "-1"], "--sign-threads must be 0 or more"),
+        (["--processes", "3", "--concurrency", "2"], "at least --processes"),
     ],
 )
 def test_cli_refuses_bad_process_arguments(

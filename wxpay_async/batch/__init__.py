@@ -21,7 +21,15 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +127,8 @@ def _content_hash(application: Any) -> str:
 
 
 def _unit(item: Any) -> _Unit:
+    if type(item) is _Unit:  # already identified (the CLI's shards: it hashes every row once)
+        return item
     if isinstance(item, Job):
         application, job_id = item.application, item.job_id
     elif (
@@ -297,7 +307,7 @@ async def onboard_many(
     journal: str | Path | Journal = "onboarding.db",
     on_progress: Callable[[Progress], None] | None = None,
     padding: Padding | None = None,
-) -> AsyncIterator[JobResult]:
+) -> AsyncGenerator[JobResult, None]:
     """Onboard many HK sub-merchants; yields one :class:`JobResult` per job as each finishes.
 
     Items may be application mappings/models (job id = hash of the content), :class:`Job`
