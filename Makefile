@@ -21,7 +21,9 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict wxpay_async
 
 unit: $(STAMP)
+	rm -f .coverage .coverage.*
 	$(BIN)/coverage run -m pytest -q
+	$(BIN)/coverage combine -q
 	$(BIN)/coverage report --include='wxpay_async/*'
 
 test: lint typecheck unit
@@ -34,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .coverage .coverage.* .mypy_cache .pytest_cache .ruff_cache

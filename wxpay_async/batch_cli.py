@@ -22,6 +22,7 @@ import json
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -105,45 +106,48 @@ def _shard(text: str) -> tuple[int, int]:
     return shard
 
 
-def _read_jobs(path: Path) -> Iterator[dict[str, Any]]:
-    """Stream the file; a line that is not JSON becomes a job that fails validation."""
-    stream: IO[str] = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+def _lines(path: Path) -> Iterator[tuple[int, str | None, bytes]]:
+    """(line number, text or ``None`` if it is not UTF-8, raw bytes) of every non-blank line.
+
+    Read as bytes and split at ``\\n`` only: JSON Lines' separator (a stray ``\\r`` inside a
+    line is JSON whitespace, not a new line).
+    """
+    stream: IO[bytes] = sys.stdin.buffer if str(path) == "-" else path.open("rb")
     with stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
-                continue
+        for number, raw in enumerate(stream, start=1):
             try:
-                item = json.loads(line)
-            except ValueError:
-                item = {"job_id": f"line-{number}", "application": line.strip()[:80]}
-            yield item
+                text: str | None = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+            if text is None or text.strip():
+                yield number, text, raw
 
 
-def _shard_of(path: Path, shard: tuple[int, int]) -> Iterator[Any]:
-    """The jobs of ``shard`` (K, N): those whose job id hashes to K modulo N.
+def _jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> Iterator[Any]:
+    """The file's jobs, identified here (``onboard_many`` does not hash them again); with
+    ``shard`` (K, N), only those whose job id hashes to K modulo N.
 
     By job id, not by line, so that copies of one job always share a process: a second copy
     is then a ``DUPLICATE_JOB`` there, as in one process, instead of a concurrent re-send from
-    another process. Every shard reads and identifies every row; it hands its own rows on
-    identified, so ``onboard_many`` does not hash them again.
+    another process. A line that is not UTF-8 or JSON, or whose content cannot be hashed (a
+    lone surrogate), becomes a job ``line-N`` that fails validation; the batch goes on.
     """
     k, n = shard
-    if n == 1:
-        yield from _read_jobs(path)
-        return
-    for item in _read_jobs(path):
-        unit = _unit(item)
-        if zlib.crc32(unit.job_id.encode()) % n == k:
+    for number, text, raw in _lines(path):
+        try:
+            if text is None:
+                raise ValueError("not UTF-8")
+            unit = _unit(json.loads(text))
+        except (ValueError, TypeError, RecursionError):  # also JSON and UTF-8 errors
+            shown = raw.decode("utf-8", "replace").strip()[:80]
+            unit = _unit({"job_id": f"line-{number}", "application": shown})
+        if n == 1 or zlib.crc32(unit.job_id.encode()) % n == k:
             yield unit
 
 
-def _count_jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> int | None:
-    if str(path) == "-":
-        return None
-    if shard[1] > 1:
-        return sum(1 for _ in _shard_of(path, shard))
-    with path.open(encoding="utf-8") as lines:  # as _read_jobs reads them
-        return sum(1 for line in lines if line.strip())
+def _count_jobs(path: Path) -> int | None:
+    """Jobs in the file, for the progress total (``None`` for stdin)."""
+    return None if str(path) == "-" else sum(1 for _ in _lines(path))
 
 
 class _ProgressView:
@@ -193,7 +197,8 @@ class _ProgressView:
 async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     view = _ProgressView(
         "none" if args.worker else args.progress,
-        None if args.worker else _count_jobs(args.jobs, args.shard),
+        # A shard's share is known only by identifying every row: no total (and no ETA).
+        None if args.worker or args.shard[1] > 1 else _count_jobs(args.jobs),
         sys.stderr,
     )
     last: Progress | None = None
@@ -225,7 +230,7 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
         with _results_file(args) if not args.worker else _to_parent(args, task.cancel) as out:
             results = onboard_many(
                 client,
-                _shard_of(args.jobs, args.shard),  # read by the workers as they free up
+                _jobs(args.jobs, args.shard),  # read by the workers as they free up
                 concurrency=args.concurrency,
                 journal=args.journal,
                 on_progress=on_progress,
@@ -251,10 +256,12 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
-    if args.worker:
-        # The parent holds this process's stdin open and never writes to it: end of file
-        # means the parent is gone (killed), so stop as if told to.
-        loop.add_reader(0, _stop_on_eof, task)
+    # A worker's parent holds its stdin open and never writes to it: end of file means the
+    # parent is gone (killed), so stop as if told to. Only on a pipe: epoll refuses files and
+    # /dev/null, and on a terminal it would eat what the user types.
+    watching = args.worker and stat.S_ISFIFO(os.fstat(0).st_mode)
+    if watching:
+        loop.add_reader(0, _stop_on_eof, loop, task)
     interrupted = False
     try:
         await task
@@ -267,7 +274,7 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        if args.worker:
+        if watching:
             loop.remove_reader(0)
     if args.worker:  # the parent reports; it tells failed jobs from a failed process
         return 130 if interrupted else 0
@@ -275,8 +282,13 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     return tally.summary(args, started, interrupted)
 
 
-def _stop_on_eof(task: asyncio.Task[None]) -> None:
-    if not os.read(0, 4096):
+def _stop_on_eof(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
+    try:
+        ended = not os.read(0, 4096)
+    except OSError:
+        ended = True
+    if ended:  # once: a pipe at its end stays readable, and each cancel would cut the cleanup
+        loop.remove_reader(0)
         task.cancel()
 
 
@@ -388,14 +400,18 @@ def _worker_command(args: argparse.Namespace, k: int, n: int) -> list[str]:
     return [*boot, "onboard", *options, "--", str(args.jobs)]  # a file name may start with -
 
 
-def _frame(raw: bytes) -> tuple[int, bool, bool, str] | None:
-    """A worker's line: (in flight, ok, from journal, result JSON); ``None`` if it is not one."""
+def _frame(raw: bytes) -> tuple[int, bool, bool, str, str | None] | None:
+    """A worker's line: (in flight, ok, from journal, result JSON, error code); ``None`` if it
+    is not one (something printed before the worker moved its results off stdout)."""
     try:
         flight, ok, from_journal, line = raw.decode("utf-8").split("\t", 3)
         if ok not in ("0", "1") or from_journal not in ("0", "1") or line[:1] != "{":
             return None
-        return int(flight), ok == "1", from_journal == "1", line
-    except ValueError:  # also UnicodeDecodeError
+        code = None if ok == "1" else json.loads(line)["error_code"]  # failures only: rare
+        if code is not None and not isinstance(code, str):
+            return None
+        return int(flight), ok == "1", from_journal == "1", line, code
+    except (ValueError, KeyError, TypeError):  # ValueError: also UnicodeDecodeError, JSON
         return None
 
 
@@ -403,6 +419,12 @@ async def _run_processes(args: argparse.Namespace) -> int:
     """Run shards 0..N-1 in N child processes; merge their results, progress and summary."""
     total = _count_jobs(args.jobs)
     n = max(1, min(args.processes, total or 1))  # no process without a job to run
+    if n > args.concurrency:
+        print(
+            f"--concurrency must be at least --processes ({n}): each process runs a job at a time",
+            file=sys.stderr,
+        )
+        return 2
     view = _ProgressView(args.progress, total, sys.stderr)
     tally = _Tally()
     in_flight = [0] * n
@@ -420,6 +442,21 @@ async def _run_processes(args: argparse.Namespace) -> int:
         for child in children:
             _stop_child(child, stops)
 
+    def suspend() -> None:
+        # Ctrl-Z: the workers have process groups of their own, so the terminal stops only
+        # this process; stop them too, then this one (the shell's fg continues it: resume()).
+        for child in children:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGSTOP)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def resume() -> None:
+        for child in children:
+            if child.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGCONT)
+
     async def drain(k: int, child: asyncio.subprocess.Process, out: IO[str]) -> int:
         nonlocal last
         assert child.stdout is not None
@@ -432,8 +469,7 @@ async def _run_processes(args: argparse.Namespace) -> int:
                 if frame is None:  # printed before the worker moved its results off stdout
                     print(f"process {k + 1} of {n} printed: {raw[:200]!r}", file=sys.stderr)
                     continue
-                in_flight[k], ok, from_journal, line = frame
-                code = None if ok else json.loads(line)["error_code"]
+                in_flight[k], ok, from_journal, line, code = frame
                 tally.add(ok, from_journal, code)
                 out.write(line + "\n")
             out.flush()
@@ -449,8 +485,10 @@ async def _run_processes(args: argparse.Namespace) -> int:
         return await child.wait()
 
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop)
+    handlers = {signal.SIGINT: stop, signal.SIGTERM: stop}
+    handlers |= {signal.SIGTSTP: suspend, signal.SIGCONT: resume}
+    for sig, handler in handlers.items():
+        loop.add_signal_handler(sig, handler)
     try:
         with _results_file(args) as out:
             for k in range(n):
@@ -467,9 +505,11 @@ async def _run_processes(args: argparse.Namespace) -> int:
                 )
                 _stop_child(child, stops)  # a signal that came while it started
                 children.append(child)
-            returns = await asyncio.gather(*(drain(k, c, out) for k, c in enumerate(children)))
+            async with asyncio.TaskGroup() as group:  # one failing drain stops the others
+                drains = [group.create_task(drain(k, c, out)) for k, c in enumerate(children)]
+            returns = [task.result() for task in drains]
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in handlers:
             loop.remove_signal_handler(sig)
         for child in children:  # only if this process itself failed: no stray senders
             if child.returncode is None:
@@ -520,17 +560,15 @@ def run(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _frames_off_stdout(args: argparse.Namespace) -> Iterator[None]:
     """A worker sends its results on a private copy of stdout, and points stdout itself at
-    stderr: whatever else prints (a library, a hook) cannot break the lines its parent reads."""
+    stderr for the rest of its life (it is a process of its own): whatever else prints (a
+    library, a hook, an exit handler) cannot break the lines its parent reads."""
     sys.stdout.flush()
-    saved = os.dup(1)
     args.frames_fd = os.dup(1)
     os.dup2(2, 1)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     try:
         yield
     finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
         if args.frames_fd is not None:  # the batch never started
             os.close(args.frames_fd)
 
@@ -549,6 +587,6 @@ def _refusal(args: argparse.Namespace) -> str:
         return "--processes needs a file, not stdin: each process reads it"
     if args.processes > 1 and args.shard != (0, 1):
         return "--processes runs the shards itself; leave out --shard"
-    if args.processes > args.concurrency:
-        return "--concurrency must be at least --processes (each process runs a job at a time)"
+    if args.worker and str(args.jobs) == "-":
+        return "--worker reads a file: its stdin is the pipe that tells it its parent is alive"
     return ""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -114,7 +115,7 @@ def done_rows(journal: Path) -> int:
     if not journal.exists():
         return 0
     try:
-        with sqlite3.connect(journal) as db:
+        with contextlib.closing(sqlite3.connect(journal)) as db:
             return int(db.execute("SELECT COUNT(*) FROM jobs WHERE state='done'").fetchone()[0])
     except sqlite3.OperationalError:
         return 0

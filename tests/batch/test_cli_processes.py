@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ from wxpay_async.cli import main
 from .conftest import CLI, Spawn, admin, application, done_rows
 
 pytestmark = pytest.mark.skipif(
-    not Path("/proc/self/task").exists(), reason="watches worker processes through /proc"
+    not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+    reason="watches worker processes through /proc (CONFIG_PROC_CHILDREN)",
 )
 
 
@@ -66,12 +68,23 @@ def workers_of(pid: int) -> dict[int, list[str]]:
     return found
 
 
-def alive(pid: int) -> bool:
+def state(pid: int) -> str:
+    """The process's state letter (R, S, T for stopped, Z); "" once it is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
-        return False
-    return state != "Z"
+        return ""
+
+
+def alive(pid: int) -> bool:
+    return state(pid) not in ("", "Z")
+
+
+def wait_until(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
 
 
 def wait_for_workers(parent: subprocess.Popen[bytes], count: int) -> dict[int, list[str]]:
@@ -229,8 +242,6 @@ def test_sigterm_stops_every_process_and_a_rerun_finishes_each_job_once(
     assert first.returncode == 130, err.decode()
     assert "interrupted" in err.decode()
     stopped_at = done_rows(journal)
-    time.sleep(0.3)
-    assert done_rows(journal) == stopped_at  # no worker outlived its parent
     reported = [json.loads(line) for line in first_out.read_text().splitlines()]
     assert reported and all(r["ok"] for r in reported)
     resume_creates_each_job_once(url, config, jobs, journal, total, stopped_at)
@@ -284,13 +295,71 @@ def test_a_worker_stops_when_its_parent_is_killed(
     wait_for_done(parent, journal, 20)
     parent.kill()
     parent.wait(timeout=10)
-    deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in workers):  # they read end of file on stdin, and stop
-        assert time.monotonic() < deadline, "a worker outlived its killed parent"
-        time.sleep(0.05)
+    # They read end of file on stdin (or find their results pipe broken), and stop.
+    wait_until(lambda: not any(alive(pid) for pid in workers), "a worker outlived its parent")
     assert parent.stderr is not None
     assert b"Traceback" not in parent.stderr.read()  # stopped, not broken by a closed pipe
     resume_creates_each_job_once(url, config, jobs, journal, total, done_rows(journal))
+
+
+def test_a_worker_stops_at_the_end_of_its_stdin_and_on_a_broken_results_pipe(
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    # One worker, as its parent starts it, then each of the two signs that the parent is gone.
+    for sign in ("stdin ends", "results pipe breaks"):
+        (tmp_path / sign).mkdir()
+        _url, config, jobs, journal = a_batch(sandbox_process, tmp_path / sign, 300)
+        argv = arguments(config, jobs, journal, tmp_path / "unused.jsonl")
+        worker = spawn(
+            [*CLI, *argv, "--concurrency", "1", "--shard", "0/1", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert worker.stdin is not None and worker.stdout is not None
+        assert worker.stdout.readline()  # it is running: a first result
+        if sign == "stdin ends":
+            worker.stdin.close()  # its results pipe stays open (and unread)
+        else:
+            worker.stdout.close()  # its stdin stays open
+        assert worker.wait(timeout=20) == 130, sign
+        assert worker.stderr is not None
+        assert b"Traceback" not in worker.stderr.read(), sign
+        assert 0 < done_rows(journal) < 300, sign
+
+
+def test_ctrl_z_stops_the_workers_with_the_command_and_fg_resumes_them(
+    spawn: Spawn, sandbox_process: tuple[str, Path], tmp_path: Path
+) -> None:
+    _url, config, jobs, journal = a_batch(sandbox_process, tmp_path, 300)
+    out = tmp_path / "results.jsonl"
+    argv = arguments(config, jobs, journal, out, "--processes", "2", "--concurrency", "2")
+    parent = spawn([*CLI, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    workers = wait_for_workers(parent, 2)
+    wait_for_done(parent, journal, 5)
+    parent.send_signal(signal.SIGTSTP)
+    everyone = [parent.pid, *workers]
+    wait_until(lambda: all(state(pid) == "T" for pid in everyone), "not everyone stopped")
+    paused = done_rows(journal)
+    time.sleep(0.3)
+    assert done_rows(journal) == paused  # nothing runs while the command is stopped
+    parent.send_signal(signal.SIGCONT)
+    _, err = parent.communicate(timeout=120)
+    assert parent.returncode == 0, err.decode()
+    assert len(out.read_text().splitlines()) == 300
+
+
+def test_more_processes_than_jobs_in_flight_is_refused(
+    sandbox_process: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _url, config, jobs, journal = a_batch(sandbox_process, tmp_path, 5)
+    argv = arguments(config, jobs, journal, tmp_path / "results.jsonl", "--concurrency", "2")
+    assert main([*argv, "--processes", "3"]) == 2
+    assert "--concurrency must be at least --processes (3)" in capsys.readouterr().err
+    # Capped at the number of jobs first: 5 processes asked, 2 jobs in flight, 1 job.
+    (tmp_path / "one.jsonl").write_text(jobs.read_text().splitlines()[0] + "\n")
+    argv = arguments(config, tmp_path / "one.jsonl", journal, tmp_path / "r1.jsonl")
+    assert main([*argv, "--concurrency", "2", "--processes", "5"]) == 0
 
 
 @pytest.mark.parametrize("when", ["while the workers start", "mid-batch"])
@@ -320,10 +389,7 @@ def test_ctrl_c_on_the_terminal_stops_the_command_cleanly(
     assert "Traceback" not in text
     assert "exited with code" not in text  # a stopped worker is not a failed one
     assert not any(alive(pid) for pid in workers)
-    if starting:  # the workers were still starting up: none began, none starts afterwards
-        assert done_rows(journal) == 0
-    else:
-        assert done_rows(journal) < 300
+    assert done_rows(journal) < 300
 
 
 def test_a_stray_print_in_a_worker_does_not_break_the_results(
@@ -369,6 +435,32 @@ def test_a_jobs_file_named_like_an_option_and_more_processes_than_lines(
     assert len(results) == 2 and all(r["ok"] for r in results)
 
 
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_rows_that_cannot_be_identified_fail_alone(
+    sandbox_process: tuple[str, Path], tmp_path: Path, processes: str
+) -> None:
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "results.jsonl"
+    rows = [
+        json.dumps(application(0, mchid)).encode(),
+        b'{"name": "\\ud800"}',  # valid JSON, but a lone surrogate cannot be hashed
+        b"\xff\xfe not UTF-8",
+        "\u3000 ".encode(),  # blank
+        b"[[" * 5000,  # nested too deep to parse
+        json.dumps(application(1, mchid)).encode(),
+    ]
+    jobs.write_bytes(b"\n".join(rows) + b"\n")
+    argv = arguments(config, jobs, tmp_path / "j.db", out, "--processes", processes)
+    run = subprocess.run([*CLI, *argv], capture_output=True, timeout=120, check=False)
+    assert run.returncode == 1, run.stderr.decode()
+    results = {r["job_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert sum(r["ok"] for r in results.values()) == 2
+    assert {k for k, r in results.items() if not r["ok"]} == {"line-2", "line-3", "line-5"}
+    assert all(r["ok"] or r["error_code"] == "VALIDATION_ERROR" for r in results.values())
+    assert "5 jobs in" in run.stderr.decode()
+
+
 def test_a_failed_process_is_named_and_fails_the_command(
     sandbox_process: tuple[str, Path], tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -391,7 +483,6 @@ def test_a_failed_process_is_named_and_fails_the_command(
         (["--processes", "0"], "--processes must be at least 1"),
         (["--processes", "2", "--shard", "0/2"], "leave out --shard"),
         (["--sign-threads", "-1"], "--sign-threads must be 0 or more"),
-        (["--processes", "3", "--concurrency", "2"], "at least --processes"),
     ],
 )
 def test_cli_refuses_bad_process_arguments(
