@@ -369,9 +369,11 @@ class _Tally:
         return 1 if self.failed else 0
 
 
-#: How a worker starts: ``-P`` keeps the working directory off ``sys.path`` (a ``secrets.py``
-#: there must not replace the standard library's), and the package directory the parent runs
-#: from goes first only when it is not already on the path (a source checkout).
+#: How a worker starts: ``-P`` keeps the working directory off ``sys.path``, as the installed
+#: ``wxpay-async`` command does (a ``secrets.py`` there must not replace the standard
+#: library's), and the directory the parent's package came from goes first only when it is not
+#: on the path already (a source checkout run with ``-m``: the worker then sees what the parent
+#: saw).
 _WORKER_BOOT = """\
 import os, sys
 root = sys.argv.pop(1)
