@@ -259,7 +259,7 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
     # A worker's parent holds its stdin open and never writes to it: end of file means the
     # parent is gone (killed), so stop as if told to. Only on a pipe: epoll refuses files and
     # /dev/null, and on a terminal it would eat what the user types.
-    watching = args.worker and stat.S_ISFIFO(os.fstat(0).st_mode)
+    watching = args.worker and _stdin_is_a_pipe(args)
     if watching:
         loop.add_reader(0, _stop_on_eof, loop, task)
     interrupted = False
@@ -280,6 +280,15 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
         return 130 if interrupted else 0
     view.finish(last)
     return tally.summary(args, started, interrupted)
+
+
+def _stdin_is_a_pipe(args: argparse.Namespace) -> bool:
+    if args.frames_fd == 0:  # stdin was closed, and the copy of stdout took its number
+        return False
+    try:
+        return stat.S_ISFIFO(os.fstat(0).st_mode)
+    except OSError:
+        return False
 
 
 def _stop_on_eof(loop: asyncio.AbstractEventLoop, task: asyncio.Task[None]) -> None:
