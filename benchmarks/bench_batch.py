@@ -400,23 +400,19 @@ def onboard_in_children(spec: Spec, shards: int, *, package_dir: Path | None = N
 
 def write_merchant_toml(identity: Identity, url: str, directory: Path) -> Path:
     """A ``merchant.toml`` (and its key files) pointing the command at the minimal server."""
+    from wxpay_async.sandbox.cli import write_client_config
+
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "merchant.pem").write_text(identity.merchant_private_pem)
-    (directory / "wechatpay.pem").write_text(identity.platform_public_pem)
-    config = directory / "merchant.toml"
-    config.write_text(
-        f'mchid = "{identity.mchid}"\n'
-        f'serial_no = "{identity.serial_no}"\n'
-        'private_key_path = "merchant.pem"\n'
-        f'apiv3_key = "{identity.apiv3_key}"\n'
-        "[trust]\n"
-        'mode = "public_key"\n'
-        f'public_key_id = "{identity.public_key_id}"\n'
-        'public_key_path = "wechatpay.pem"\n'
-        "[hosts]\n"
-        f'single = "{url}"\n'
+    (directory / "merchant_private_key.pem").write_text(identity.merchant_private_pem)
+    (directory / "wechatpay_public_key.pem").write_text(identity.platform_public_pem)
+    return write_client_config(
+        directory,
+        mchid=identity.mchid,
+        serial_no=identity.serial_no,
+        apiv3_key=identity.apiv3_key,
+        url=url,
+        public_key_id=identity.public_key_id,
     )
-    return config
 
 
 def write_jobs(path: Path, jobs: int, sp_mchid: str) -> Path:

@@ -141,3 +141,20 @@ def spawn() -> Iterator[Spawn]:
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+def arguments(config: Path, jobs: Path, journal: Path, out: Path, *extra: str) -> list[str]:
+    """``onboard`` options for a sandbox batch; ``extra`` goes last."""
+    return [
+        "onboard",
+        str(jobs),
+        "--config",
+        str(config),
+        "--journal",
+        str(journal),
+        "--out",
+        str(out),
+        "--progress",
+        "lines",
+        *extra,
+    ]

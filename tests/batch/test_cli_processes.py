@@ -17,7 +17,7 @@ import pytest
 
 from wxpay_async.cli import main
 
-from .conftest import CLI, Spawn, admin, application, done_rows
+from .conftest import CLI, Spawn, admin, application, arguments, done_rows
 
 pytestmark = pytest.mark.skipif(
     not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
@@ -28,22 +28,6 @@ pytestmark = pytest.mark.skipif(
 def write_jobs(path: Path, mchid: str, numbers: range, *, head: list[str] | None = None) -> None:
     lines = [*(head or []), *(json.dumps(application(i, mchid)) for i in numbers)]
     path.write_text("".join(line + "\n" for line in lines))
-
-
-def arguments(config: Path, jobs: Path, journal: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "onboard",
-        str(jobs),
-        "--config",
-        str(config),
-        "--journal",
-        str(journal),
-        "--out",
-        str(out),
-        "--progress",
-        "lines",
-        *extra,
-    ]
 
 
 def server_keys(url: str) -> list[str]:

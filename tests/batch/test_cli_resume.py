@@ -14,29 +14,12 @@ import pytest
 
 from wxpay_async.cli import main
 
-from .conftest import CLI, Spawn, admin, application, done_rows
+from .conftest import CLI, Spawn, admin, application, arguments, done_rows
 
 
 def onboard(config: Path, jobs: Path, journal: Path, out: Path) -> list[str]:
-    return [
-        *CLI,
-        "onboard",
-        str(jobs),
-        "--config",
-        str(config),
-        "--journal",
-        str(journal),
-        "--out",
-        str(out),
-        "--concurrency",
-        "16",
-        "--attempts",
-        "12",
-        "--sign-threads",
-        "1",
-        "--progress",
-        "lines",
-    ]
+    extra = ["--concurrency", "16", "--attempts", "12", "--sign-threads", "1"]
+    return [*CLI, *arguments(config, jobs, journal, out, *extra)]
 
 
 def test_sigkill_midway_then_resume_creates_each_once(

@@ -19,7 +19,7 @@ from ._identity import Identity
 from ._notify import is_loopback_url
 from ._sandbox import Sandbox
 
-__all__ = ["configure", "run", "write_merchant_toml"]
+__all__ = ["configure", "run", "write_client_config", "write_merchant_toml"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -50,20 +50,41 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def write_merchant_toml(directory: Path, identity: Identity, key_mode: str, url: str) -> Path:
     """The client side of the identity, in the format ``load_merchant_config`` reads."""
-    if key_mode == "public_key":
+    return write_client_config(
+        directory,
+        mchid=identity.mchid,
+        serial_no=identity.merchant_serial,
+        apiv3_key=identity.apiv3_key,
+        url=url,
+        public_key_id=identity.pubkey_id if key_mode == "public_key" else None,
+    )
+
+
+def write_client_config(
+    directory: Path,
+    *,
+    mchid: str,
+    serial_no: str,
+    apiv3_key: str,
+    url: str,
+    public_key_id: str | None,
+) -> Path:
+    """``merchant.toml`` for a test server at ``url``, next to ``merchant_private_key.pem`` (and
+    ``wechatpay_public_key.pem`` with ``public_key_id``; certificate trust without)."""
+    if public_key_id is not None:
         trust = (
             '[trust]\nmode = "public_key"\n'
-            f'public_key_id = "{identity.pubkey_id}"\n'
+            f'public_key_id = "{public_key_id}"\n'
             'public_key_path = "wechatpay_public_key.pem"\n'
         )
     else:
         trust = '[trust]\nmode = "certificate"\n'
     text = (
-        "# Written by `wxpay-async sandbox`; the sandbox's throwaway identity, not a real one.\n"
-        f'mchid = "{identity.mchid}"\n'
-        f'serial_no = "{identity.merchant_serial}"\n'
+        "# Written for a test server (the sandbox, a benchmark): a throwaway identity.\n"
+        f'mchid = "{mchid}"\n'
+        f'serial_no = "{serial_no}"\n'
         'private_key_path = "merchant_private_key.pem"\n'
-        f'apiv3_key = "{identity.apiv3_key}"\n'
+        f'apiv3_key = "{apiv3_key}"\n'
         "\n"
         f"{trust}\n"
         "[hosts]\n"
