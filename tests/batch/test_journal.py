@@ -34,6 +34,21 @@ async def test_writes_of_one_turn_are_committed_together_before_their_writers_re
         assert not journal.in_transaction
 
 
+async def test_a_posted_write_is_reported_once_committed(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    with Journal(path) as journal, Journal(path) as reader:
+        seen: list[tuple[object, object, object]] = []
+
+        def then(exc: BaseException | None, value: object) -> None:
+            record = reader.get("a")  # another connection: committed rows only
+            seen.append((exc, value, None if record is None else record.state))
+
+        journal.group_commit().post(*_prepare(journal, "a"), then=then)  # type: ignore[arg-type]
+        assert seen == []  # the poster goes on at once
+        await asyncio.sleep(0)  # the flush runs on the next turn
+        assert seen == [(None, True, "prepared")]
+
+
 async def test_a_cancelled_writer_still_gets_its_row_committed(tmp_path: Path) -> None:
     with Journal(tmp_path / "j.db") as journal:
         group = journal.group_commit()
@@ -90,6 +105,17 @@ async def test_a_failed_commit_is_raised_to_every_writer_and_nothing_stays(
         assert not journal.in_transaction
     with Journal(tmp_path / "j.db") as journal:
         assert journal.counts() == {}
+
+
+async def test_a_posted_write_whose_commit_fails_is_reported_the_error(tmp_path: Path) -> None:
+    with _CommitFails(tmp_path / "j.db") as journal:
+        errors: list[BaseException | None] = []
+        journal.group_commit().post(
+            *_prepare(journal, "a"),  # type: ignore[arg-type]
+            then=lambda exc, _value: errors.append(exc),
+        )
+        await asyncio.sleep(0)
+        assert len(errors) == 1 and isinstance(errors[0], sqlite3.OperationalError)
 
 
 def test_a_failure_before_sending_never_erases_another_runs_claim(tmp_path: Path) -> None:

@@ -189,6 +189,47 @@ async def test_duplicate_rows_run_once_and_async_iterables_stream(
     assert_exactly_once(sandbox, [r for r in results if not r.from_journal], 3)
 
 
+async def test_a_copy_right_after_its_job_gets_the_stored_result(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # One worker: the copy is taken the moment its job has finished, before the job's row is
+    # committed. It waits for that commit and reports the stored result, not DUPLICATE_JOB.
+    mchid = sandbox.credentials.mchid
+    rows = [application(0, mchid), application(0, mchid), application(1, mchid)]
+    async with sandbox.client() as client:
+        results = await collect(
+            onboard_many(client, rows, concurrency=1, journal=tmp_path / "j.db")
+        )
+    assert [(r.ok, r.from_journal) for r in results] == [(True, False), (True, True), (True, False)]
+    assert results[0].idempotency_key == results[1].idempotency_key
+    assert_exactly_once(sandbox, [results[0], results[2]], 2)
+
+
+async def test_a_later_copy_that_would_fail_validation_gets_the_stored_result(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # On a new journal nothing is looked up before a job is prepared; a copy of a finished
+    # job (here under the same job id, with content that fails validation) must still find
+    # the finished row, not record a failure over it.
+    mchid = sandbox.credentials.mchid
+    bad = application(0, mchid)
+    bad["name"] = ""
+
+    async def rows() -> Any:
+        yield Job(job_id="shop", application=application(0, mchid))
+        await asyncio.sleep(0.2)  # the first copy is done and committed by then
+        yield Job(job_id="shop", application=bad)
+
+    path = tmp_path / "j.db"
+    async with sandbox.client() as client:
+        results = await collect(onboard_many(client, rows(), concurrency=2, journal=path))
+    assert [(r.ok, r.from_journal) for r in results] == [(True, False), (True, True)]
+    assert results[1].sub_mchid == results[0].sub_mchid
+    with Journal(path) as journal:
+        assert journal.counts() == {"done": 1}
+    assert sandbox.submerchant_count == 1
+
+
 async def test_job_ids_of_unnamed_rows_are_stable_content_hashes(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
@@ -405,6 +446,38 @@ async def test_nothing_is_sent_when_the_prepared_row_cannot_be_committed(
         assert journal.counts() == {}  # rolled back, not half-written
 
 
+class _DoneFails(Journal):
+    """A journal that cannot record an outcome: every ``done`` row fails."""
+
+    def done(self, job_id: str, sub_mchid: str, verification_status: str | None) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+async def test_a_result_whose_row_cannot_be_committed_is_never_yielded(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    path = tmp_path / "j.db"
+    rows = [application(i, mchid) for i in range(20)]
+    yielded: list[JobResult] = []
+
+    async def consume(journal: Journal) -> None:
+        async for result in onboard_many(client, rows, concurrency=8, journal=journal):
+            yielded.append(result)
+
+    with _DoneFails(path) as journal:
+        async with sandbox.client() as client:
+            with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+                await consume(journal)
+    assert yielded == []
+    with Journal(path) as journal:
+        assert "done" not in journal.counts()
+    # The resume re-sends every job that was sent under its stored key: none is created twice.
+    async with sandbox.client() as client:
+        results = await collect(onboard_many(client, rows, concurrency=8, journal=path))
+    assert_exactly_once(sandbox, results, 20)
+
+
 @pytest.mark.parametrize("shared", [True, False], ids=["one journal object", "two connections"])
 async def test_two_batches_on_one_journal_file_run_side_by_side(
     sandbox: Sandbox, tmp_path: Path, shared: bool
@@ -438,10 +511,11 @@ async def test_two_batches_on_one_journal_file_run_side_by_side(
 async def test_two_runs_of_the_same_batch_on_one_journal_file_create_each_job_once(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    # Someone starts the same batch twice. Both runs read a job before either has written
-    # it; the first write claims the job and the second run must not send it under a second
-    # key (that would onboard the merchant twice). The loser reports DUPLICATE_JOB, or, if
-    # it read the claim in time, re-sends the winner's key and bytes (WeChat dedups those).
+    # Someone starts the same batch twice. Both runs find the journal empty; the first write
+    # claims a job and the second run must not send it under a second key (that would onboard
+    # the merchant twice). The loser reads the winner's row and re-sends its key and bytes
+    # (WeChat dedups those), reports the winner's stored result, or, if a third write got in
+    # between its read and its claim, reports DUPLICATE_JOB.
     mchid = sandbox.credentials.mchid
     path = tmp_path / "j.db"
     first, second = Journal(path), Journal(path)
@@ -459,10 +533,16 @@ async def test_two_runs_of_the_same_batch_on_one_journal_file_create_each_job_on
     assert sandbox.submerchant_count == 80
     assert all(sandbox.created_count(r.idempotency_key or "") <= 1 for r in a + b)
     for r in a + b:
-        assert r.ok or r.error_code == "DUPLICATE_JOB", r
-    lost = [r for r in a + b if not r.ok]
-    assert lost, "the runs never raced: this test would not catch a second key"
-    assert all(r.retryable for r in lost)
+        assert r.ok or (r.error_code == "DUPLICATE_JOB" and r.retryable), r
+    keys_a = {r.job_id: r.idempotency_key for r in a if r.idempotency_key}
+    keys_b = {r.job_id: r.idempotency_key for r in b if r.idempotency_key}
+    assert all(keys_a[job] == keys_b[job] for job in keys_a.keys() & keys_b.keys())
+    # Proof of a race: a job both runs sent (the loser re-sent the winner's request while it
+    # was in flight), or one the loser gave up on.
+    sent_a = {r.job_id for r in a if r.ok and not r.from_journal}
+    sent_b = {r.job_id for r in b if r.ok and not r.from_journal}
+    given_up = [r for r in a + b if not r.ok]
+    assert sent_a & sent_b or given_up, "the runs never raced: this would not catch a second key"
     done = {r.job_id for r in a + b if r.ok}
     assert len(done) == 80  # every job finished in one run or the other
     with Journal(path) as journal:

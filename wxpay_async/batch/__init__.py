@@ -17,6 +17,7 @@ jobs that failed with a retryable error (5xx, 429, transport, verification).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -48,7 +49,7 @@ from .._errors import (
 )
 from ..crypto import Padding
 from ..products import hk_merchants
-from ._journal import JobRecord, JobState, Journal
+from ._journal import JobRecord, JobState, Journal, Settled
 
 __all__ = ["Job", "JobResult", "Journal", "Progress", "onboard_many"]
 
@@ -161,29 +162,69 @@ def _stored_result(record: JobRecord) -> JobResult:
 
 
 class _Runner:
-    def __init__(self, client: WxPayClient, journal: Journal, padding: Padding | None) -> None:
+    """Runs jobs and hands each :class:`JobResult` to ``report`` once it is in the journal."""
+
+    def __init__(
+        self,
+        client: WxPayClient,
+        journal: Journal,
+        padding: Padding | None,
+        report: Callable[[JobResult | BaseException], None],
+    ) -> None:
         self.client = client
         self.journal = journal
         self.group = journal.group_commit()
         self.padding = padding
+        self.report = report
         self.active: set[str] = set()
+        #: Jobs whose last row is posted and not yet committed (a subset of ``active``).
+        self.committing: set[str] = set()
+        # A journal with no rows when the batch starts cannot know this batch's jobs: each
+        # job skips its lookup and claims its row outright (expected runs 0). A claim that
+        # fails means a row appeared meanwhile (another run, an earlier copy of the job);
+        # that job then takes the careful path, which reads the row first.
+        self.fresh = journal.is_empty()
 
-    async def run(self, unit: _Unit) -> JobResult:
-        if unit.job_id in self.active:
-            return JobResult(
-                job_id=unit.job_id,
-                ok=False,
-                error_code="DUPLICATE_JOB",
-                error_message="the same job appears twice in this batch; it runs once",
+    async def run(self, unit: _Unit) -> None:
+        while unit.job_id in self.active:
+            if unit.job_id in self.committing:
+                # A copy of a job that has just finished: once that job's row is committed
+                # (it is queued before this no-op), the copy finds it there, as it would have
+                # one turn later.
+                await self.group.write(_nothing)
+                continue
+            self.report(
+                JobResult(
+                    job_id=unit.job_id,
+                    ok=False,
+                    error_code="DUPLICATE_JOB",
+                    error_message="the same job appears twice in this batch; it runs once",
+                )
             )
+            return
         self.active.add(unit.job_id)
         try:
-            return await self._run(unit)
-        finally:
+            result = await self._run(unit, lookup=not self.fresh)
+        except BaseException:
             self.active.discard(unit.job_id)
+            raise
+        if result is not None:
+            self.active.discard(unit.job_id)
+            self.report(result)
 
-    async def _run(self, unit: _Unit) -> JobResult:
-        record = self.journal.get(unit.job_id)
+    def _settled(self, job_id: str, result: JobResult) -> Settled:
+        self.committing.add(job_id)
+
+        def settled(exc: BaseException | None, _value: object) -> None:
+            self.committing.discard(job_id)
+            self.active.discard(job_id)
+            self.report(result if exc is None else exc)
+
+        return settled
+
+    async def _run(self, unit: _Unit, *, lookup: bool) -> JobResult | None:
+        """The job's result, or ``None`` once its last row is posted (reported at the commit)."""
+        record = self.journal.get(unit.job_id) if lookup else None
         if record is not None and self._finished(record, unit):
             return _stored_result(record)
         if (
@@ -206,11 +247,11 @@ class _Runner:
                 )
             except ValidationError as exc:
                 return await self._failed(
-                    unit, "VALIDATION_ERROR", str(exc), retryable=False, seen=record
+                    unit, "VALIDATION_ERROR", str(exc), retryable=False, seen=record, lookup=lookup
                 )
             except Exception as exc:
                 return await self._failed(
-                    unit, type(exc).__name__, str(exc), retryable=True, seen=record
+                    unit, type(exc).__name__, str(exc), retryable=True, seen=record, lookup=lookup
                 )
             claimed = await self.group.write(
                 self.journal.prepared,
@@ -222,27 +263,39 @@ class _Runner:
                 expected_runs=0 if record is None else record.runs,
             )
             if not claimed:
-                return _claimed_elsewhere(unit)
+                return (
+                    await self._run(unit, lookup=True) if not lookup else _claimed_elsewhere(unit)
+                )
         key = prepared.idempotency_key
         try:
             created = await hk_merchants.send_prepared(self.client, prepared)
         except APIError as exc:
             retryable = isinstance(exc, _RETRYABLE_ERRORS)
-            return await self._failed(unit, exc.code, exc.message, retryable=retryable, key=key)
+            self._failed_after_sending(unit, exc.code, exc.message, retryable, key)
+            return None
         except _RETRYABLE_ERRORS as exc:
-            return await self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
+            self._failed_after_sending(unit, type(exc).__name__, str(exc), True, key)
+            return None
         except Exception as exc:
             log.exception("job %s: unexpected error", unit.job_id)
-            return await self._failed(unit, type(exc).__name__, str(exc), retryable=True, key=key)
+            self._failed_after_sending(unit, type(exc).__name__, str(exc), True, key)
+            return None
         status = None if created.verification_status is None else str(created.verification_status)
-        await self.group.write(self.journal.done, unit.job_id, created.sub_mchid, status)
-        return JobResult(
+        result = JobResult(
             job_id=unit.job_id,
             ok=True,
             sub_mchid=created.sub_mchid,
             verification_status=status,
             idempotency_key=key,
         )
+        self.group.post(
+            self.journal.done,
+            unit.job_id,
+            created.sub_mchid,
+            status,
+            then=self._settled(unit.job_id, result),
+        )
+        return None
 
     @staticmethod
     def _finished(record: JobRecord, unit: _Unit) -> bool:
@@ -260,11 +313,12 @@ class _Runner:
         message: str,
         *,
         retryable: bool,
-        key: str | None = None,
-        seen: JobRecord | None = None,
-    ) -> JobResult:
-        """Record and report a failure: after sending (``key``) or before (``seen``: the row
-        as read, so that a failure here never overwrites a row another run has claimed)."""
+        seen: JobRecord | None,
+        lookup: bool,
+    ) -> JobResult | None:
+        """Record and report a failure before sending: written only if no other run has
+        claimed the job since ``seen`` (the row as read), so it never overwrites that run's
+        key and bytes."""
         written = await self.group.write(
             self.journal.failed,
             unit.job_id,
@@ -272,12 +326,24 @@ class _Runner:
             code,
             message,
             retryable=retryable,
-            keep_request=key is not None,
-            expected_runs=None if key is not None else (0 if seen is None else seen.runs),
+            keep_request=False,
+            expected_runs=0 if seen is None else seen.runs,
         )
         if not written:
-            return _claimed_elsewhere(unit)
+            return await self._run(unit, lookup=True) if not lookup else _claimed_elsewhere(unit)
         return JobResult(
+            job_id=unit.job_id,
+            ok=False,
+            error_code=code,
+            error_message=message,
+            retryable=retryable,
+        )
+
+    def _failed_after_sending(
+        self, unit: _Unit, code: str, message: str, retryable: bool, key: str
+    ) -> None:
+        """Post a failure after sending (the key and bytes stay for a retry); ``None``."""
+        result = JobResult(
             job_id=unit.job_id,
             ok=False,
             idempotency_key=key,
@@ -285,6 +351,20 @@ class _Runner:
             error_message=message,
             retryable=retryable,
         )
+        self.group.post(
+            functools.partial(
+                self.journal.failed, retryable=retryable, keep_request=True, expected_runs=None
+            ),
+            unit.job_id,
+            unit.content_hash,
+            code,
+            message,
+            then=self._settled(unit.job_id, result),
+        )
+
+
+def _nothing() -> None:
+    """A write that writes nothing: awaiting it waits for the commit of what was queued first."""
 
 
 def _claimed_elsewhere(unit: _Unit) -> JobResult:
@@ -332,8 +412,8 @@ async def onboard_many(
     inbox: asyncio.Queue[_Unit | None] = asyncio.Queue(maxsize=concurrency * 2)
     own_journal = not isinstance(journal, Journal)
     store = Journal(journal) if not isinstance(journal, Journal) else journal
-    runner = _Runner(client, store, padding)
     outbox: asyncio.Queue[object] = asyncio.Queue()
+    runner = _Runner(client, store, padding, outbox.put_nowait)
     # Backpressure from a slow consumer: a worker takes a new job only while fewer than
     # 2 x concurrency results wait to be yielded, so memory stays flat however long the input.
     slots = asyncio.Semaphore(concurrency * 2)
@@ -355,7 +435,7 @@ async def onboard_many(
             if unit is None:
                 slots.release()
                 return
-            outbox.put_nowait(await runner.run(unit))
+            await runner.run(unit)
 
     tasks = (
         [] if streamed is None else [asyncio.create_task(read(streamed), name="wxpay-batch-reader")]
@@ -364,9 +444,16 @@ async def onboard_many(
         asyncio.create_task(work(), name=f"wxpay-batch-worker-{i}") for i in range(concurrency)
     ]
     everything = asyncio.gather(*tasks)
-    everything.add_done_callback(
-        lambda fut: outbox.put_nowait(fut.exception() or _DONE) if not fut.cancelled() else None
-    )
+
+    def finished(fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        # Workers are done once their last rows are posted: commit those (reporting their
+        # results) before the end marker.
+        runner.group.flush()
+        outbox.put_nowait(fut.exception() or _DONE)
+
+    everything.add_done_callback(finished)
     try:
         while True:
             item = await outbox.get()

@@ -141,6 +141,10 @@ class Journal:
     def in_transaction(self) -> bool:
         return self._db.in_transaction
 
+    def is_empty(self) -> bool:
+        """Whether the journal holds no job at all."""
+        return self._db.execute("SELECT 1 FROM jobs LIMIT 1").fetchone() is None
+
     def get(self, job_id: str) -> JobRecord | None:
         row = self._db.execute(
             f"SELECT {_COLUMNS} FROM jobs WHERE job_id = ?",  # noqa: S608 - constant columns
@@ -254,8 +258,11 @@ class Journal:
         return [_record(row) for row in rows]
 
 
-#: A queued write: the statement, its arguments, and the future its writer awaits.
-_Write = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]
+#: Called once a posted write is committed (``None`` and its value) or has failed (the error).
+Settled = Callable[[BaseException | None, Any], None]
+#: A queued write: the statement, its arguments, and the future its writer awaits or the
+#: callback it posted.
+_Write = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any] | Settled]
 
 
 class GroupCommit:
@@ -291,6 +298,16 @@ class GroupCommit:
         # re-sent with the same key on resume). Cancelling only cancels this future.
         return await done
 
+    def post(self, statement: Callable[..., Any], *args: Any, then: Settled) -> None:
+        """Queue ``statement(*args)`` without waiting: ``then`` learns its fate at the commit.
+
+        For a writer with nothing to do between the write and its commit but report it (a
+        batch job's last row): it is free for its next job at once, in this event-loop turn.
+        """
+        if not self._queue:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._queue.append((statement, args, {}, then))
+
     def flush(self) -> None:
         """Run and commit every queued write now (also called before closing the journal)."""
         batch, self._queue = self._queue, []
@@ -314,7 +331,9 @@ class GroupCommit:
         for done, result in written:
             _settle(done, None, result)
 
-    def _run_together(self, batch: list[_Write]) -> list[tuple[asyncio.Future[Any], Any]] | None:
+    def _run_together(
+        self, batch: list[_Write]
+    ) -> list[tuple[asyncio.Future[Any] | Settled, Any]] | None:
         """Every write of ``batch`` in one transaction, committed; ``None`` if one failed."""
         journal = self.journal
         written = []
@@ -328,7 +347,7 @@ class GroupCommit:
         journal.commit()
         return written
 
-    def _run_isolated(self, batch: list[_Write]) -> list[tuple[asyncio.Future[Any], Any]]:
+    def _run_isolated(self, batch: list[_Write]) -> list[tuple[asyncio.Future[Any] | Settled, Any]]:
         """Each write in its own savepoint; a failing one is undone and raised to its writer."""
         journal = self.journal
         written = []
@@ -345,7 +364,12 @@ class GroupCommit:
         return written
 
 
-def _settle(done: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
+def _settle(
+    done: asyncio.Future[Any] | Settled, exc: BaseException | None, result: Any = None
+) -> None:
+    if not isinstance(done, asyncio.Future):
+        done(exc, result)
+        return
     if done.done():
         return
     if exc is None:

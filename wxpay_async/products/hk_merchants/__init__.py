@@ -121,8 +121,10 @@ class _GetQuery:
 
 
 def _padding(padding: Padding | str | None, default: Padding) -> Padding:
+    if padding is None:
+        return default
     try:
-        return Padding(padding if padding is not None else default)
+        return Padding(padding)
     except ValueError:
         raise ValidationError("padding", "must be Padding.OAEP or Padding.PKCS1V15") from None
 
