@@ -63,7 +63,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -292,12 +292,15 @@ def _child_main() -> None:
     print(json.dumps(attrs.asdict(outcome)), flush=True)
 
 
-def onboard_in_child(spec: Spec, *, package_dir: Path | None = None) -> Outcome:
+def onboard_in_child(
+    spec: Spec, *, package_dir: Path | None = None, wrapper: Sequence[str] = ()
+) -> Outcome:
     """Run one batch in a fresh interpreter.
 
     ``package_dir`` holds the wxpay_async to use; by default, the one this process imports.
+    ``wrapper`` is a command that runs the interpreter (``valgrind ...``), if any.
     """
-    return onboard_in_children(spec, 1, package_dir=package_dir)
+    return onboard_in_children(spec, 1, package_dir=package_dir, wrapper=wrapper)
 
 
 def _reap(children: list[subprocess.Popen[str]]) -> None:
@@ -317,7 +320,9 @@ def _tail(log: IO[str], size: int = 2000) -> str:
     return log.read()[-size:]
 
 
-def onboard_in_children(spec: Spec, shards: int, *, package_dir: Path | None = None) -> Outcome:
+def onboard_in_children(
+    spec: Spec, shards: int, *, package_dir: Path | None = None, wrapper: Sequence[str] = ()
+) -> Outcome:
     """Run one batch split over ``shards`` fresh interpreters at once, sharing its journal.
 
     Each runs every ``shards``-th job at ``concurrency / shards``; the outcome adds their jobs
@@ -341,7 +346,7 @@ def onboard_in_children(spec: Spec, shards: int, *, package_dir: Path | None = N
         for log in logs:
             children.append(
                 subprocess.Popen(
-                    [sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
+                    [*wrapper, sys.executable, "-P", "-m", "benchmarks.bench_batch", "--child"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=log,

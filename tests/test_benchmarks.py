@@ -35,6 +35,7 @@ from benchmarks.bench_batch import (
     write_jobs,
     write_merchant_toml,
 )
+from benchmarks.bench_instructions import per_object
 from wxpay_async import WxPayClient
 from wxpay_async.products import hk_merchants
 
@@ -153,3 +154,38 @@ def test_a_child_that_cannot_start_is_reported(identity: Identity, tmp_path: Pat
     )
     with pytest.raises(RuntimeError, match="failed to start"):
         onboard_in_child(spec)
+
+
+def test_a_wrapped_child_runs_the_batch(identity: Identity, tmp_path: Path) -> None:
+    # How bench_instructions runs a child under valgrind; ``env`` stands in for it here.
+    with onboard_server(identity, 0.01) as server:
+        spec = Spec(
+            jobs=3,
+            concurrency=2,
+            journal=str(tmp_path / "j.db"),
+            url=server.url,
+            identity=attrs.asdict(identity),
+        )
+        outcome = onboard_in_child(spec, wrapper=["env", "WRAPPED=1"])
+        assert _requests(server.url) == 3
+    assert (outcome.jobs, outcome.ok) == (3, 3)
+
+
+def test_callgrind_costs_are_summed_per_object_without_counting_calls_twice(
+    tmp_path: Path,
+) -> None:
+    # Names compressed as "(n) name" then "(n)"; the line after calls= is a call's inclusive
+    # cost, already counted where the callee ran; "+2" and "*" are compressed positions.
+    data = tmp_path / "callgrind.out"
+    data.write_text(
+        "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\n"
+        "ob=(1) /lib/libpython3.11.so\nfl=(1) ceval.c\nfn=(1) eval\n10 100\n+2 50\n"
+        "cob=(2) /site-packages/cryptography/hazmat/bindings/_rust.abi3.so\ncfn=(2) sign\n"
+        "calls=3 0\n12 9000\n"
+        "ob=(2)\nfl=(2) ???\nfn=(2)\n0 7000\n* 1000\n"
+        "ob=(1)\nfn=(1)\n14 5\ntotals: 8155\n"
+    )
+    assert per_object(data) == {
+        "/lib/libpython3.11.so": 155,
+        "/site-packages/cryptography/hazmat/bindings/_rust.abi3.so": 8000,
+    }
