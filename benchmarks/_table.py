@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
-__all__ = ["Row", "machine", "print_rows"]
+__all__ = ["Row", "machine", "main_with_quick", "print_rows"]
 
 
 @attrs.frozen(kw_only=True)
@@ -48,3 +48,15 @@ def print_rows(rows: Iterable[Row]) -> None:
             f"{r.benchmark:<{widths[0]}}  {r.metric:<{widths[1]}}  {r.value:>12.1f}  "
             f"{r.unit:<8}  {ratio}"
         )
+
+
+def main_with_quick(module: str, run: Callable[..., list[Row]], quick_help: str) -> None:
+    """The command line of a benchmark whose only option is ``--quick``: run it, print its rows."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}")
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    args = parser.parse_args()
+    rows = run(quick=args.quick)
+    print(machine())
+    print_rows(rows)

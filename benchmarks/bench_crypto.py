@@ -18,7 +18,6 @@ interval instead of thousands per second. This is why moving signatures to a thr
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import threading
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from ._table import Row, machine, print_rows
+from ._table import Row, main_with_quick
 
 __all__ = ["run"]
 
@@ -141,14 +140,5 @@ def run(quick: bool = False) -> list[Row]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_crypto")
-    parser.add_argument("--quick", action="store_true", help="0.3 s per figure, one run")
-    args = parser.parse_args()
-    rows = run(quick=args.quick)
-    print(machine())
-    print_rows(rows)
-
-
 if __name__ == "__main__":
-    main()
+    main_with_quick("bench_crypto", run, "0.3 s per figure, one run")

@@ -25,7 +25,6 @@ Skipped, with one line saying so, where ``valgrind`` is not installed.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 import shutil
@@ -33,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 from ._srv_identity import Identity
-from ._table import Row, machine, print_rows
+from ._table import Row, main_with_quick
 from .bench_batch import (
     CONCURRENCY,
     HAND_WRITTEN,
@@ -153,14 +152,5 @@ def run(quick: bool = False) -> list[Row]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_instructions")
-    parser.add_argument("--quick", action="store_true", help="100 and 300 jobs at concurrency 32")
-    args = parser.parse_args()
-    rows = run(quick=args.quick)
-    print(machine())
-    print_rows(rows)
-
-
 if __name__ == "__main__":
-    main()
+    main_with_quick("bench_instructions", run, "100 and 300 jobs at concurrency 32")

@@ -28,7 +28,6 @@ three per-round ratios. ``python -m benchmarks.bench_notify [--quick]``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -56,7 +55,7 @@ from wxpay_async.notify import (
 from wxpay_async.trust import PublicKeyTrust
 
 from ._floor import floor_verify
-from ._table import Row, machine, print_rows
+from ._table import Row, main_with_quick
 
 __all__ = ["run"]
 
@@ -261,9 +260,4 @@ def run(quick: bool = False) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_notify")
-    parser.add_argument("--quick", action="store_true", help="smaller N, for a smoke run")
-    args = parser.parse_args()
-    rows = run(quick=args.quick)
-    print(machine())
-    print_rows(rows)
+    main_with_quick("bench_notify", run, "smaller N, for a smoke run")
