@@ -118,6 +118,55 @@ async def test_a_posted_write_whose_commit_fails_is_reported_the_error(tmp_path:
         assert len(errors) == 1 and isinstance(errors[0], sqlite3.OperationalError)
 
 
+async def test_a_callback_that_raises_leaves_the_other_writers_of_its_turn_settled(
+    tmp_path: Path,
+) -> None:
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    with Journal(tmp_path / "j.db") as journal:
+        group = journal.group_commit()
+
+        def broken(_exc: BaseException | None, _value: object) -> None:
+            raise RuntimeError("a bug in the callback")
+
+        async def both() -> object:  # queued in one turn: one flush runs them together
+            group.post(*_prepare(journal, "a"), then=broken)  # type: ignore[arg-type]
+            return await group.write(*_prepare(journal, "b"))  # type: ignore[arg-type]
+
+        assert await asyncio.wait_for(both(), timeout=5) is True
+        assert journal.counts() == {"prepared": 2}
+    loop.set_exception_handler(None)
+    assert [type(c.get("exception")) for c in reported] == [RuntimeError]
+
+
+async def test_a_posted_write_that_fails_before_a_failed_commit_is_reported_once(
+    tmp_path: Path,
+) -> None:
+    with _CommitFails(tmp_path / "j.db") as journal:
+        calls: list[BaseException | None] = []
+
+        def fails(_job_id: str) -> None:
+            raise sqlite3.IntegrityError("constraint failed")
+
+        journal.group_commit().post(fails, "a", then=lambda exc, _value: calls.append(exc))
+        await asyncio.sleep(0)
+        assert len(calls) == 1 and isinstance(calls[0], sqlite3.Error)
+
+
+def test_a_failure_after_sending_never_overwrites_a_finished_job(tmp_path: Path) -> None:
+    # Another run finished the job (same key) while this run's send of it failed.
+    with Journal(tmp_path / "j.db") as journal:
+        journal.prepared("job", "hash", "key", b"{}", "PUB_KEY_ID_1")
+        journal.done("job", "2000000042", "Under Review")
+        written = journal.failed(
+            "job", "hash", "PARAM_ERROR", "bad", retryable=False, keep_request=True
+        )
+        record = journal.get("job")
+    assert written is False
+    assert record is not None and (record.state, record.sub_mchid) == ("done", "2000000042")
+
+
 def test_a_failure_before_sending_never_erases_another_runs_claim(tmp_path: Path) -> None:
     # Runs A and B both read "no row". A claims the job and sends it; B fails before sending
     # (say its certificate download failed). B's failure must not wipe A's key and bytes: a

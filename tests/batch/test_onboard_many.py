@@ -16,6 +16,7 @@ import pytest
 
 from wxpay_async import RetryPolicy, converter
 from wxpay_async.batch import Job, JobResult, Journal, Progress, onboard_many
+from wxpay_async.batch._journal import JobRecord
 from wxpay_async.products.hk_merchants import SubMerchantApplication
 from wxpay_async.sandbox import Sandbox
 
@@ -215,19 +216,84 @@ async def test_a_later_copy_that_would_fail_validation_gets_the_stored_result(
     bad = application(0, mchid)
     bad["name"] = ""
 
+    first_reported = asyncio.Event()
+
     async def rows() -> Any:
         yield Job(job_id="shop", application=application(0, mchid))
-        await asyncio.sleep(0.2)  # the first copy is done and committed by then
+        await first_reported.wait()  # the first copy's row is committed before it is reported
         yield Job(job_id="shop", application=bad)
 
     path = tmp_path / "j.db"
     async with sandbox.client() as client:
-        results = await collect(onboard_many(client, rows(), concurrency=2, journal=path))
+        results = await collect(
+            onboard_many(
+                client,
+                rows(),
+                concurrency=2,
+                journal=path,
+                on_progress=lambda _progress: first_reported.set(),
+            )
+        )
     assert [(r.ok, r.from_journal) for r in results] == [(True, False), (True, True)]
     assert results[1].sub_mchid == results[0].sub_mchid
     with Journal(path) as journal:
         assert journal.counts() == {"done": 1}
     assert sandbox.submerchant_count == 1
+
+
+class _CountingReads(Journal):
+    """A journal that counts the rows it is asked to read."""
+
+    reads = 0
+
+    def get(self, job_id: str) -> JobRecord | None:
+        self.reads += 1
+        return super().get(job_id)
+
+
+async def test_jobs_on_a_new_journal_are_claimed_without_reading_first(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    path = tmp_path / "j.db"
+    async with sandbox.client() as client:
+        with _CountingReads(path) as journal:
+            first = await collect(
+                onboard_many(client, [application(i, mchid) for i in range(10)], journal=journal)
+            )
+            assert journal.reads == 0  # empty when the batch started: nothing to read
+        with _CountingReads(path) as journal:
+            second = await collect(
+                onboard_many(client, [application(i, mchid) for i in range(15)], journal=journal)
+            )
+            assert journal.reads == 15  # not empty: every job reads its row first
+    assert all(r.ok and not r.from_journal for r in first)
+    assert sum(r.from_journal for r in second) == 10
+    assert_exactly_once(sandbox, [r for r in second if not r.from_journal] + first, 15)
+
+
+class _DoneMeanwhile(Journal):
+    """Another run records the job as done while this run's re-send of it fails."""
+
+    def failed(self, job_id: str, content_hash: str, code: str, message: str, **kw: Any) -> bool:
+        if kw.get("keep_request"):
+            self.done(job_id, "2000000042", "Under Review")
+        return super().failed(job_id, content_hash, code, message, **kw)
+
+
+async def test_a_failure_after_sending_never_overwrites_a_finished_job(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    sandbox.faults.set_rate("system_error", 1.0)
+    path = tmp_path / "j.db"
+    with _DoneMeanwhile(path) as journal:
+        async with sandbox.client(retry=RetryPolicy(attempts=1)) as client:
+            results = await collect(onboard_many(client, [application(0, mchid)], journal=journal))
+    assert [(r.ok, r.sub_mchid, r.from_journal) for r in results] == [(True, "2000000042", True)]
+    with Journal(path) as journal:
+        (record,) = journal.records()
+    assert (record.state, record.sub_mchid) == ("done", "2000000042")
 
 
 async def test_job_ids_of_unnamed_rows_are_stable_content_hashes(
@@ -468,7 +534,7 @@ async def test_a_result_whose_row_cannot_be_committed_is_never_yielded(
     with _DoneFails(path) as journal:
         async with sandbox.client() as client:
             with pytest.raises(sqlite3.OperationalError, match="disk is full"):
-                await consume(journal)
+                await asyncio.wait_for(consume(journal), timeout=30)
     assert yielded == []
     with Journal(path) as journal:
         assert "done" not in journal.counts()
@@ -511,11 +577,11 @@ async def test_two_batches_on_one_journal_file_run_side_by_side(
 async def test_two_runs_of_the_same_batch_on_one_journal_file_create_each_job_once(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    # Someone starts the same batch twice. Both runs find the journal empty; the first write
-    # claims a job and the second run must not send it under a second key (that would onboard
-    # the merchant twice). The loser reads the winner's row and re-sends its key and bytes
-    # (WeChat dedups those), reports the winner's stored result, or, if a third write got in
-    # between its read and its claim, reports DUPLICATE_JOB.
+    # Someone starts the same batch twice. Both runs find the journal empty and claim jobs
+    # without reading them first; the first write claims a job, and the second run must not
+    # send it under a second key (that would onboard the merchant twice). The loser reads the
+    # winner's row: still in flight, it reports DUPLICATE_JOB (retryable); finished, it
+    # reports the stored result under the winner's key.
     mchid = sandbox.credentials.mchid
     path = tmp_path / "j.db"
     first, second = Journal(path), Journal(path)
@@ -533,16 +599,13 @@ async def test_two_runs_of_the_same_batch_on_one_journal_file_create_each_job_on
     assert sandbox.submerchant_count == 80
     assert all(sandbox.created_count(r.idempotency_key or "") <= 1 for r in a + b)
     for r in a + b:
-        assert r.ok or (r.error_code == "DUPLICATE_JOB" and r.retryable), r
+        assert r.ok or r.error_code == "DUPLICATE_JOB", r
     keys_a = {r.job_id: r.idempotency_key for r in a if r.idempotency_key}
     keys_b = {r.job_id: r.idempotency_key for r in b if r.idempotency_key}
     assert all(keys_a[job] == keys_b[job] for job in keys_a.keys() & keys_b.keys())
-    # Proof of a race: a job both runs sent (the loser re-sent the winner's request while it
-    # was in flight), or one the loser gave up on.
-    sent_a = {r.job_id for r in a if r.ok and not r.from_journal}
-    sent_b = {r.job_id for r in b if r.ok and not r.from_journal}
-    given_up = [r for r in a + b if not r.ok]
-    assert sent_a & sent_b or given_up, "the runs never raced: this would not catch a second key"
+    lost = [r for r in a + b if not r.ok]
+    assert lost, "the runs never raced: this test would not catch a second key"
+    assert all(r.retryable for r in lost)
     done = {r.job_id for r in a + b if r.ok}
     assert len(done) == 80  # every job finished in one run or the other
     with Journal(path) as journal:

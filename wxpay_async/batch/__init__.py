@@ -17,7 +17,6 @@ jobs that failed with a retryable error (5xx, 429, transport, verification).
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
@@ -186,12 +185,14 @@ class _Runner:
         self.fresh = journal.is_empty()
 
     async def run(self, unit: _Unit) -> None:
+        lookup = not self.fresh
         while unit.job_id in self.active:
             if unit.job_id in self.committing:
                 # A copy of a job that has just finished: once that job's row is committed
-                # (it is queued before this no-op), the copy finds it there, as it would have
-                # one turn later.
+                # (it is queued before this no-op), the copy reads it, as it would have one
+                # turn later: the stored result, or a re-send of a retryable failure.
                 await self.group.write(_nothing)
+                lookup = True
                 continue
             self.report(
                 JobResult(
@@ -204,7 +205,7 @@ class _Runner:
             return
         self.active.add(unit.job_id)
         try:
-            result = await self._run(unit, lookup=not self.fresh)
+            result = await self._run(unit, lookup=lookup)
         except BaseException:
             self.active.discard(unit.job_id)
             raise
@@ -215,18 +216,31 @@ class _Runner:
     def _settled(self, job_id: str, result: JobResult) -> Settled:
         self.committing.add(job_id)
 
-        def settled(exc: BaseException | None, _value: object) -> None:
+        def settled(exc: BaseException | None, written: object) -> None:
             self.committing.discard(job_id)
             self.active.discard(job_id)
-            self.report(result if exc is None else exc)
+            if exc is not None:
+                self.report(exc)
+            elif written is False and (record := self.journal.get(job_id)) is not None:
+                # A failure not written: another run finished the job under the same key.
+                self.report(_stored_result(record))
+            else:
+                self.report(result)
 
         return settled
 
-    async def _run(self, unit: _Unit, *, lookup: bool) -> JobResult | None:
-        """The job's result, or ``None`` once its last row is posted (reported at the commit)."""
+    async def _run(self, unit: _Unit, *, lookup: bool, lost: bool = False) -> JobResult | None:
+        """The job's result, or ``None`` once its last row is posted (reported at the commit).
+
+        ``lookup``: read the job's row first (else: the journal was empty at the start).
+        ``lost``: a write of this job found a row it had not read; a ``prepared`` one is
+        another run's request in flight, which this run leaves to it.
+        """
         record = self.journal.get(unit.job_id) if lookup else None
         if record is not None and self._finished(record, unit):
             return _stored_result(record)
+        if lost and record is not None and record.state is JobState.PREPARED:
+            return _claimed_elsewhere(unit)
         if (
             record is not None
             and record.body
@@ -263,9 +277,7 @@ class _Runner:
                 expected_runs=0 if record is None else record.runs,
             )
             if not claimed:
-                return (
-                    await self._run(unit, lookup=True) if not lookup else _claimed_elsewhere(unit)
-                )
+                return await self._lost(unit, lookup)
         key = prepared.idempotency_key
         try:
             created = await hk_merchants.send_prepared(self.client, prepared)
@@ -330,7 +342,7 @@ class _Runner:
             expected_runs=0 if seen is None else seen.runs,
         )
         if not written:
-            return await self._run(unit, lookup=True) if not lookup else _claimed_elsewhere(unit)
+            return await self._lost(unit, lookup)
         return JobResult(
             job_id=unit.job_id,
             ok=False,
@@ -338,6 +350,13 @@ class _Runner:
             error_message=message,
             retryable=retryable,
         )
+
+    async def _lost(self, unit: _Unit, looked: bool) -> JobResult | None:
+        """A claim or a failure of ``unit`` was not written: a row appeared since the job read
+        it (``looked``), or existed all along on a journal that was empty at the start."""
+        if looked:
+            return _claimed_elsewhere(unit)
+        return await self._run(unit, lookup=True, lost=True)
 
     def _failed_after_sending(
         self, unit: _Unit, code: str, message: str, retryable: bool, key: str
@@ -352,13 +371,13 @@ class _Runner:
             retryable=retryable,
         )
         self.group.post(
-            functools.partial(
-                self.journal.failed, retryable=retryable, keep_request=True, expected_runs=None
-            ),
+            self.journal.failed,
             unit.job_id,
             unit.content_hash,
             code,
             message,
+            retryable=retryable,
+            keep_request=True,
             then=self._settled(unit.job_id, result),
         )
 
@@ -448,8 +467,9 @@ async def onboard_many(
     def finished(fut: asyncio.Future[Any]) -> None:
         if fut.cancelled():
             return
-        # Workers are done once their last rows are posted: commit those (reporting their
-        # results) before the end marker.
+        # The workers' last rows were flushed before this callback runs (their flush was
+        # scheduled when they were posted); flushing again makes that order explicit: every
+        # result is on the outbox before the end marker.
         runner.group.flush()
         outbox.put_nowait(fut.exception() or _DONE)
 

@@ -29,7 +29,7 @@ import attrs
 
 from .._sqlite import use_wal
 
-__all__ = ["GroupCommit", "JobRecord", "JobState", "Journal"]
+__all__ = ["GroupCommit", "JobRecord", "JobState", "Journal", "Settled"]
 
 log = logging.getLogger("wxpay_async")
 
@@ -218,8 +218,9 @@ class Journal:
         ``keep_request=False`` forgets the stored key and body (nothing was sent under them).
         With ``expected_runs`` (a failure before sending) the row is written only if no other
         run has claimed the job since it was read, so a failure here never erases the key and
-        bytes another run is sending. One statement: atomic on its own. Returns whether the
-        row was written.
+        bytes another run is sending. A job already ``done`` is never marked failed (another
+        run finished it under the same key). One statement: atomic on its own. Returns whether
+        the row was written.
         """
         cursor = self._db.execute(
             "INSERT INTO jobs (job_id, state, content_hash, error_code, error_message, retryable,"
@@ -230,7 +231,7 @@ class Journal:
             " body=CASE WHEN ? THEN body END,"
             " idempotency_key=CASE WHEN ? THEN idempotency_key END,"
             " wechatpay_serial=CASE WHEN ? THEN wechatpay_serial END"
-            " WHERE ? IS NULL OR runs = ?",
+            " WHERE (? IS NULL OR runs = ?) AND state <> 'done'",
             (
                 job_id,
                 content_hash,
@@ -263,6 +264,8 @@ Settled = Callable[[BaseException | None, Any], None]
 #: A queued write: the statement, its arguments, and the future its writer awaits or the
 #: callback it posted.
 _Write = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], asyncio.Future[Any] | Settled]
+#: A write's fate once its turn is over: its future or callback, its error, its value.
+_Outcome = tuple[asyncio.Future[Any] | Settled, BaseException | None, Any]
 
 
 class GroupCommit:
@@ -298,15 +301,18 @@ class GroupCommit:
         # re-sent with the same key on resume). Cancelling only cancels this future.
         return await done
 
-    def post(self, statement: Callable[..., Any], *args: Any, then: Settled) -> None:
-        """Queue ``statement(*args)`` without waiting: ``then`` learns its fate at the commit.
+    def post(self, statement: Callable[..., Any], *args: Any, then: Settled, **kwargs: Any) -> None:
+        """Queue ``statement(*args, **kwargs)`` without waiting; ``then(error, value)`` is
+        called once, after the commit (``None`` and the statement's value) or with the error.
 
         For a writer with nothing to do between the write and its commit but report it (a
         batch job's last row): it is free for its next job at once, in this event-loop turn.
+        An exception raised by ``then`` goes to the event loop's exception handler; the other
+        writers of the turn are settled all the same.
         """
         if not self._queue:
             asyncio.get_running_loop().call_soon(self.flush)
-        self._queue.append((statement, args, {}, then))
+        self._queue.append((statement, args, kwargs, then))
 
     def flush(self) -> None:
         """Run and commit every queued write now (also called before closing the journal)."""
@@ -314,11 +320,11 @@ class GroupCommit:
         if not batch:
             return
         try:
-            written = self._run_together(batch)
-            if written is None:
+            outcomes = self._run_together(batch)
+            if outcomes is None:
                 # Rare: a write failed. Start over with each write in its own savepoint, so
                 # that it is undone whole and raised to its writer alone.
-                written = self._run_isolated(batch)
+                outcomes = self._run_isolated(batch)
         except BaseException as exc:
             with contextlib.suppress(sqlite3.Error):
                 self.journal.rollback()
@@ -328,47 +334,53 @@ class GroupCommit:
             if not isinstance(exc, Exception):
                 raise
             return
-        for done, result in written:
-            _settle(done, None, result)
+        # Settled only once the transaction is committed (or has failed as a whole, above):
+        # each writer hears about its write exactly once.
+        for done, error, result in outcomes:
+            _settle(done, error, result)
 
-    def _run_together(
-        self, batch: list[_Write]
-    ) -> list[tuple[asyncio.Future[Any] | Settled, Any]] | None:
+    def _run_together(self, batch: list[_Write]) -> list[_Outcome] | None:
         """Every write of ``batch`` in one transaction, committed; ``None`` if one failed."""
         journal = self.journal
-        written = []
+        outcomes: list[_Outcome] = []
         journal.begin()
         for statement, args, kwargs, done in batch:
             try:
-                written.append((done, statement(*args, **kwargs)))
+                outcomes.append((done, None, statement(*args, **kwargs)))
             except sqlite3.Error:
                 journal.rollback()
                 return None
         journal.commit()
-        return written
+        return outcomes
 
-    def _run_isolated(self, batch: list[_Write]) -> list[tuple[asyncio.Future[Any] | Settled, Any]]:
-        """Each write in its own savepoint; a failing one is undone and raised to its writer."""
+    def _run_isolated(self, batch: list[_Write]) -> list[_Outcome]:
+        """Each write in its own savepoint; a failing one is undone and its error kept for its
+        writer alone."""
         journal = self.journal
-        written = []
+        outcomes: list[_Outcome] = []
         journal.begin()
         for statement, args, kwargs, done in batch:
             try:
                 with journal.savepoint():
-                    result = statement(*args, **kwargs)
+                    outcomes.append((done, None, statement(*args, **kwargs)))
             except sqlite3.Error as exc:
-                _settle(done, exc)
-            else:
-                written.append((done, result))
+                outcomes.append((done, exc, None))
         journal.commit()
-        return written
+        return outcomes
 
 
 def _settle(
     done: asyncio.Future[Any] | Settled, exc: BaseException | None, result: Any = None
 ) -> None:
     if not isinstance(done, asyncio.Future):
-        done(exc, result)
+        try:
+            done(exc, result)
+        except Exception as error:  # a bug in a callback must not strand the turn's others
+            context = {"message": "a journal write's callback failed", "exception": error}
+            try:
+                asyncio.get_running_loop().call_exception_handler(context)
+            except RuntimeError:  # flushed outside the event loop
+                log.error("%s: %r", context["message"], error)
         return
     if done.done():
         return
