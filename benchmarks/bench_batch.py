@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import inspect
 import itertools
 import json
@@ -169,6 +170,9 @@ class Spec:
     #: this child runs jobs ``i`` with ``i % shards == shard`` (one of several processes)
     shards: int = 1
     shard: int = 0
+    #: ``False``: the child runs with the garbage collector off (counting instructions:
+    #: where collections fall moves the count by more than the code does)
+    collect_garbage: bool = True
 
 
 @attrs.frozen(kw_only=True)
@@ -288,6 +292,8 @@ async def _onboard(spec: Spec) -> Outcome:
 
 def _child_main() -> None:
     spec = Spec(**json.loads(sys.stdin.readline()))
+    if not spec.collect_garbage:
+        gc.disable()
     outcome = asyncio.run(_onboard(spec))
     print(json.dumps(attrs.asdict(outcome)), flush=True)
 

@@ -14,10 +14,17 @@ and connection set-up cancel out:
   ``onboard_many``'s ratio to the floor here is its own cost: validation, models, the journal,
   retries and results.
 
+The children run with the garbage collector off: a full collection walks every object of the
+process (~300,000 after the imports), so whether one falls inside the measured stretch moves
+the count by ±50k instructions per job, more than most changes to the code. What collections
+cost is in ``bench_batch`` (wall and CPU with them on) and in the README's findings.
+
 Instructions are not time. The RSA code retires ~3 instructions per cycle and interpreted
 Python ~1, so the ``rest`` share of a job's time is about twice its share of instructions.
 Under callgrind the batch runs ~50× slower, so the server's latency hardly overlaps the work:
-the figures count work, not waiting.
+the figures count work, not waiting. Valgrind's virtual CPU lacks some of the host's vector
+extensions, so OpenSSL may pick another RSA code path than it does natively: the
+``cryptography`` count is the same for both clients, not the native one.
 
 Skipped, with one line saying so, where ``valgrind`` is not installed.
 ``python -m benchmarks.bench_instructions [--quick]``: ~6 minutes (``--quick``: ~2).
@@ -123,6 +130,7 @@ def run(quick: bool = False) -> list[Row]:
                     identity=_identity_fields(identity),
                     pool=concurrency,
                     floor=floor,
+                    collect_garbage=False,
                 )
                 counts.append(_count(spec, directory, "floor" if floor else "ours"))
             (crypto_small, rest_small), (crypto_large, rest_large) = counts
