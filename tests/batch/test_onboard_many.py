@@ -296,6 +296,26 @@ async def test_a_failure_after_sending_never_overwrites_a_finished_job(
     assert (record.state, record.sub_mchid) == ("done", "2000000042")
 
 
+class _DoneMeanwhileUnreadable(_DoneMeanwhile):
+    """As above, and the finished row cannot be read back."""
+
+    def get(self, job_id: str) -> JobRecord | None:
+        raise sqlite3.OperationalError("database is locked")
+
+
+async def test_a_finished_row_that_cannot_be_read_back_stops_the_batch(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Its result is neither lost nor reported as the failure the journal refused.
+    mchid = sandbox.credentials.mchid
+    sandbox.faults.set_rate("system_error", 1.0)
+    with _DoneMeanwhileUnreadable(tmp_path / "j.db") as journal:
+        async with sandbox.client(retry=RetryPolicy(attempts=1)) as client:
+            agen = onboard_many(client, [application(0, mchid)], journal=journal)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                await asyncio.wait_for(collect(agen), timeout=30)
+
+
 async def test_job_ids_of_unnamed_rows_are_stable_content_hashes(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -221,9 +222,14 @@ class _Runner:
             self.active.discard(job_id)
             if exc is not None:
                 self.report(exc)
-            elif written is False and (record := self.journal.get(job_id)) is not None:
+            elif written is False:
                 # A failure not written: another run finished the job under the same key.
-                self.report(_stored_result(record))
+                try:
+                    record = self.journal.get(job_id)
+                except sqlite3.Error as error:  # as a failed commit: the batch stops with it
+                    self.report(error)
+                    return
+                self.report(result if record is None else _stored_result(record))
             else:
                 self.report(result)
 
