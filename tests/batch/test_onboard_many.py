@@ -490,8 +490,8 @@ async def test_every_result_is_committed_before_it_is_yielded(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     # A second connection (another process, after a crash) finds each yielded result durable,
-    # with the yielded sub_mchid. Event-loop ordering alone makes this hold once the done row
-    # is queued; that a job *waits* for its commit is pinned by the failing-commit test below.
+    # with the yielded sub_mchid. That a result is reported only once its row is committed (and
+    # never when the commit fails) is pinned by the failing-done-row test below.
     mchid = sandbox.credentials.mchid
     path = tmp_path / "j.db"
     async with sandbox.client() as client:

@@ -349,13 +349,7 @@ class _Runner:
         )
         if not written:
             return await self._lost(unit, lookup)
-        return JobResult(
-            job_id=unit.job_id,
-            ok=False,
-            error_code=code,
-            error_message=message,
-            retryable=retryable,
-        )
+        return _failure(unit, code, message, retryable)
 
     async def _lost(self, unit: _Unit, looked: bool) -> JobResult | None:
         """A claim or a failure of ``unit`` was not written: a row appeared since the job read
@@ -368,14 +362,7 @@ class _Runner:
         self, unit: _Unit, code: str, message: str, retryable: bool, key: str
     ) -> None:
         """Post a failure after sending (the key and bytes stay for a retry); ``None``."""
-        result = JobResult(
-            job_id=unit.job_id,
-            ok=False,
-            idempotency_key=key,
-            error_code=code,
-            error_message=message,
-            retryable=retryable,
-        )
+        result = _failure(unit, code, message, retryable, key)
         self.group.post(
             self.journal.failed,
             unit.job_id,
@@ -386,6 +373,19 @@ class _Runner:
             keep_request=True,
             then=self._settled(unit.job_id, result),
         )
+
+
+def _failure(
+    unit: _Unit, code: str, message: str, retryable: bool, key: str | None = None
+) -> JobResult:
+    return JobResult(
+        job_id=unit.job_id,
+        ok=False,
+        idempotency_key=key,
+        error_code=code,
+        error_message=message,
+        retryable=retryable,
+    )
 
 
 def _nothing() -> None:
