@@ -59,6 +59,10 @@ class WxPayClient:
     downloaded from the mainland host). ``access_token`` (a string or an async callable) is only
     needed for the api.weixin.qq.com cloud-base endpoints.
 
+    ``timeout`` (seconds, or an ``aiohttp.ClientTimeout`` whose ``total`` is used so) limits each
+    attempt: connecting, sending and reading the whole answer. ``retry.deadline`` limits the
+    whole call, the waits between attempts included.
+
     ``sign_executor`` (e.g. ``ThreadPoolExecutor(max_workers=1)``, owned and shut down by the
     caller) computes each request's RSA signature (~0.3 ms) off the event loop's thread, so a
     loop with time to spare is not held by it. It does not speed up a batch that keeps the
@@ -137,7 +141,9 @@ class WxPayClient:
             )
             session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=self.timeout,
+                # ``total`` is applied per attempt by the middleware (see CallMiddleware);
+                # aiohttp's own would run over every attempt and the waits between them.
+                timeout=_without_total(self.timeout),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 auto_decompress=True,
                 raise_for_status=False,
@@ -263,8 +269,15 @@ class WxPayClient:
         session = self._session(base)
         started = time.perf_counter()
         try:
+            # No redirects: an answer is WeChat's to verify, and a followed redirect would carry
+            # the body and a freshly signed Authorization to wherever Location points.
             async with session.request(
-                endpoint.method, url, data=body, headers=headers, middlewares=(call,)
+                endpoint.method,
+                url,
+                data=body,
+                headers=headers,
+                middlewares=(call,),
+                allow_redirects=False,
             ) as response:
                 payload = await response.read()
                 # The read-only, case-insensitive view: no copy, and ``raw.headers.get(
@@ -301,6 +314,8 @@ class WxPayClient:
             code = str(document.get("code") or code)
             message = str(document.get("message") or raw.body[:200].decode("utf-8", "replace"))
             detail = document.get("detail") if isinstance(document.get("detail"), dict) else None
+        if raw.status < 400 and not message:
+            message = "redirect not followed (answers come from WeChat Pay's host only)"
         raise api_error_for(
             raw.status,
             code,
@@ -356,6 +371,16 @@ class WxPayClient:
             verify_response=False,
         )
         return await self.send(endpoint)
+
+
+def _without_total(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=timeout.connect,
+        sock_read=timeout.sock_read,
+        sock_connect=timeout.sock_connect,
+        ceil_threshold=timeout.ceil_threshold,
+    )
 
 
 def _visible_cause(endpoint: Endpoint, exc: BaseException) -> BaseException | None:

@@ -43,10 +43,14 @@ class MerchantCredentials:
         private_key: str | bytes | RSAPrivateKey,
         apiv3_key: str | bytes,
     ) -> None:
-        if not isinstance(mchid, str) or not mchid.strip():
-            raise ValidationError("mchid", "must be a non-empty string")
-        if not isinstance(serial_no, str) or not serial_no.strip():
-            raise ValidationError("serial_no", "must be the non-empty API certificate serial")
+        # Both go into the Authorization header as quoted parameters: a quote, comma or line
+        # break would add parameters (or headers) to every signed request.
+        if not isinstance(mchid, str) or not _alphanumeric(mchid.strip()):
+            raise ValidationError("mchid", "must be the merchant ID (ASCII letters and digits)")
+        if not isinstance(serial_no, str) or not _hexadecimal(serial_no.strip()):
+            raise ValidationError(
+                "serial_no", "must be the API certificate serial (hexadecimal digits)"
+            )
         key_bytes = apiv3_key.encode() if isinstance(apiv3_key, str) else bytes(apiv3_key)
         if len(key_bytes) != 32:
             raise ValidationError("apiv3_key", f"must be exactly 32 bytes (got {len(key_bytes)})")
@@ -117,6 +121,17 @@ class MerchantCredentials:
 
     def __getstate__(self) -> None:
         raise TypeError("MerchantCredentials holds secrets and is not picklable")
+
+
+def _alphanumeric(value: str) -> bool:
+    return value.isascii() and value.isalnum()
+
+
+def _hexadecimal(value: str) -> bool:
+    return bool(value) and all(ch in _HEX_DIGITS for ch in value)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def _url(value: str) -> str:

@@ -97,4 +97,8 @@ class Endpoint:
 def _path_value(name: str, value: Any) -> str:
     if not isinstance(value, (str, int)) or isinstance(value, bool) or value == "":
         raise ValidationError(name, "must be a non-empty string or integer")
+    if value in (".", ".."):
+        # Unreserved characters, so quoting leaves them: a server or proxy that normalizes
+        # the path would then address another resource.
+        raise ValidationError(name, "must not be '.' or '..'")
     return quote(str(value), safe="")

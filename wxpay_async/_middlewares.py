@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .trust import Trust
 
 __all__ = [
+    "RATE_LIMITED_CODES",
     "RETRYABLE_CODES",
     "RETRYABLE_STATUSES",
     "CallMiddleware",
@@ -36,17 +37,17 @@ __all__ = [
 log = logging.getLogger("wxpay_async")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-RETRYABLE_CODES = frozenset(
-    {
-        "SYSTEM_ERROR",
-        "SERVICE_UNAVAILABLE",
-        "FREQUENCY_LIMITED",
-        "FREQUENCY_LIMIT_EXCEED",
-        "RATELIMIT_EXCEEDED",
-        "-1",  # api.weixin.qq.com: system busy
-        "-1000",  # api.weixin.qq.com: system error
-    }
+#: Rate limiting (spec §B11): the request was refused unprocessed, so every endpoint may send
+#: it again, after a backoff, whether or not it is otherwise safe to retry.
+RATE_LIMITED_CODES = frozenset(
+    {"FREQUENCY_LIMITED", "FREQUENCY_LIMIT_EXCEED", "RATELIMIT_EXCEEDED"}
 )
+RETRYABLE_CODES = RATE_LIMITED_CODES | {
+    "SYSTEM_ERROR",
+    "SERVICE_UNAVAILABLE",
+    "-1",  # api.weixin.qq.com: system busy
+    "-1000",  # api.weixin.qq.com: system error
+}
 
 
 def should_retry(
@@ -63,11 +64,15 @@ def should_retry(
     if exc is not None:
         if isinstance(exc, aiohttp.ClientConnectorError):
             return True  # the connection was never made: nothing was sent
-        if isinstance(exc, (aiohttp.ClientConnectionError, asyncio.TimeoutError)):
-            return safe
+        if isinstance(
+            exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)
+        ):
+            return safe  # the request may have been processed; the answer was lost or cut off
         return False
     if status is None:
         return False
+    if status == 429 or code in RATE_LIMITED_CODES:
+        return True  # refused before processing: sending it again cannot do anything twice
     if status in RETRYABLE_STATUSES or code in RETRYABLE_CODES:
         return safe
     return False
@@ -105,6 +110,8 @@ class CallSettings(Protocol):
     retry: RetryPolicy
     sign_executor: Executor | None
     signature_window: float
+    #: ``total``: the limit of one attempt (connecting, sending, the whole answer).
+    timeout: aiohttp.ClientTimeout
 
 
 class CallMiddleware:
@@ -119,6 +126,11 @@ class CallMiddleware:
     ``client.retry`` or ``client.trust`` applies to the next call. ``api.weixin.qq.com``
     endpoints are neither signed nor verified; ``verify_response=False`` (the certificate
     download, checked by its own means) is not verified.
+
+    Each attempt, its answer's body included, gets the client's ``timeout.total`` (cut to what
+    is left of ``retry.deadline``); the waits between attempts count toward the deadline only.
+    A timer over the whole call would fire during a backoff and lose the answer that caused
+    it, or let later attempts run after the caller had been told the call timed out.
     """
 
     __slots__ = ("attempts", "canonical_url", "endpoint", "settings", "sign_body", "verified")
@@ -141,6 +153,7 @@ class CallMiddleware:
         trust = settings.trust if v3 and endpoint.verify_response else None
         policy = settings.retry
         safe = endpoint.safe_to_retry
+        per_attempt = settings.timeout.total
         started = time.monotonic()
         attempt = 0  # per host: a failover to the backup host gets the whole policy again
         while True:
@@ -157,9 +170,16 @@ class CallMiddleware:
                         )
                     else:
                         await self._sign_in_executor(req, credentials, executor)
-                response = await handler(req)
-                if trust is not None:
-                    await self._verify(response, trust, settings.signature_window)
+                limit = per_attempt
+                if policy.deadline is not None:
+                    left = max(0.0, policy.deadline - (time.monotonic() - started))
+                    limit = left if limit is None else min(limit, left)
+                async with asyncio.timeout(limit):
+                    response = await handler(req)
+                    if trust is not None:
+                        await self._verify(response, trust, settings.signature_window)
+                    else:
+                        await response.read()  # the whole answer, within this attempt's time
             except (TimeoutError, aiohttp.ClientError) as exc:
                 if not should_retry(safe=safe, exc=exc) or attempt >= policy.attempts:
                     raise

@@ -41,9 +41,9 @@ def test_valid_credentials_hide_secrets(rsa_key_pem: bytes) -> None:
 @pytest.mark.parametrize(
     ("overrides", "field", "rule"),
     [
-        ({"mchid": ""}, "mchid", "non-empty"),
-        ({"mchid": "  "}, "mchid", "non-empty"),
-        ({"serial_no": ""}, "serial_no", "non-empty"),
+        ({"mchid": ""}, "mchid", "letters and digits"),
+        ({"mchid": "  "}, "mchid", "letters and digits"),
+        ({"serial_no": ""}, "serial_no", "hexadecimal"),
         ({"apiv3_key": "short"}, "apiv3_key", "exactly 32 bytes"),
         ({"apiv3_key": KEY32 + "x"}, "apiv3_key", "exactly 32 bytes"),
         (
