@@ -204,7 +204,8 @@ class WxPayClient:
         """Send prepared bytes through retry → sign → verify; non-2xx raises a typed APIError.
 
         ``body`` is sent as is on every attempt; ``sign_body`` (default ``body``) is what the
-        signature covers (the meta JSON for uploads).
+        signature covers (the meta JSON for uploads). ``idempotency_key`` is required where the
+        endpoint uses one, and sent as the ``Idempotency-Key`` header wherever it is given.
         """
         canonical = self.canonical_url(endpoint.render_path(path_params or {}), query)
         extra: dict[str, str] = dict(headers or {})
@@ -234,6 +235,10 @@ class WxPayClient:
         if endpoint.idempotency_key:
             if idempotency_key is None:
                 raise ValidationError("idempotency_key", f"is required by {endpoint.name}")
+            headers["Idempotency-Key"] = check_idempotency_key(idempotency_key)
+        elif idempotency_key is not None:
+            # Sent as given (never dropped quietly); it does not make an unsafe request one
+            # that may be sent twice: only the endpoint's own rules do.
             headers["Idempotency-Key"] = check_idempotency_key(idempotency_key)
         call = CallMiddleware(self, endpoint, canonical_url, sign_body)
         host_name = host or endpoint.host

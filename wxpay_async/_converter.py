@@ -285,7 +285,7 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         lines += [
             "    if unknown:",
             "        raise ValidationError(",
-            "            sorted(unknown)[0], f'is not a field of {cls.__name__}'",
+            "            str(min(unknown, key=str)), f'is not a field of {cls.__name__}'",
             "        )",
         ]
     lines.append("    return cls(**kwargs)")

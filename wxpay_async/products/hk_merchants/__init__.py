@@ -21,13 +21,14 @@ than OAEP's 214 bytes needs), unless ``padding=`` names the one padding to use.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Literal
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ..._client import WxPayClient
-from ..._converter import structure
+from ..._converter import structure, unstructure
 from ..._endpoint import Endpoint, check_idempotency_key, new_idempotency_key
 from ..._errors import DecryptionError, ValidationError
 from ...crypto import Padding, decrypt_field
@@ -58,6 +59,7 @@ __all__ = [
     "MODIFY",
     "REQUEST_PADDING",
     "RESPONSE_PADDING",
+    "STORE_PHOTOS_AS",
     "Business",
     "BusinessInfo",
     "BusinessType",
@@ -85,6 +87,11 @@ __all__ = [
 REQUEST_PADDING: Padding = Padding.PKCS1V15
 #: Padding of the contact fields WeChat returns, decrypted with the merchant private key.
 RESPONSE_PADDING: Padding = Padding.OAEP
+#: How ``business.store_photos`` goes on the wire: ``"string"``, a JSON-array string
+#: (``'["id1","id2"]'``, what the /hk/v3 description specifies), or ``"array"``, a JSON array
+#: (how the SDKs model the /v3/global variant). Which one /hk/v3 requires is unconfirmed
+#: (spec §A4.1); every create and modify call also takes ``store_photos_as=``.
+STORE_PHOTOS_AS: Literal["string", "array"] = "string"
 
 _CONTACT_FIELDS = ("contact.name", "contact.phone", "contact.email")
 
@@ -134,24 +141,39 @@ def _padded(endpoint: Endpoint, padding: Padding | None) -> Endpoint:
     return endpoint if chosen is endpoint.padding else attrs.evolve(endpoint, padding=chosen)
 
 
+def _payload(model: SubMerchantApplication | SubMerchantModification, form: str | None) -> Any:
+    """The model to send, or its document with ``store_photos`` as a JSON array."""
+    chosen = STORE_PHOTOS_AS if form is None else form
+    if chosen not in ("string", "array"):
+        raise ValidationError("store_photos_as", "must be 'string' or 'array'")
+    photos = model.business.store_photos
+    if chosen == "string" or photos is None:
+        return model
+    document = unstructure(model)
+    document["business"]["store_photos"] = json.loads(photos)
+    return document
+
+
 async def prepare_create(
     client: WxPayClient,
     application: SubMerchantApplication | dict[str, Any],
     *,
     idempotency_key: str | None = None,
     padding: Padding | None = None,
+    store_photos_as: Literal["string", "array"] | None = None,
 ) -> PreparedCreate:
     """Validate, encrypt and serialize a create request once, without sending it.
 
     Raises ``ValidationError`` (field path and rule) for bad input or a bad key; nothing is
     sent. Journal the result before :func:`send_prepared` to make a crash-resumed job re-send
-    exactly what WeChat may already have seen.
+    exactly what WeChat may already have seen. ``store_photos_as``: see :data:`STORE_PHOTOS_AS`.
     """
     key = (
         new_idempotency_key() if idempotency_key is None else check_idempotency_key(idempotency_key)
     )
     model = structure(application, SubMerchantApplication)
-    body, headers = await client.prepare_json(_padded(CREATE, padding), model)
+    payload = _payload(model, store_photos_as)
+    body, headers = await client.prepare_json(_padded(CREATE, padding), payload)
     return PreparedCreate(
         idempotency_key=key, body=body, wechatpay_serial=headers["Wechatpay-Serial"]
     )
@@ -187,6 +209,7 @@ async def create_submerchant(
     *,
     idempotency_key: str | None = None,
     padding: Padding | None = None,
+    store_photos_as: Literal["string", "array"] | None = None,
 ) -> SubMerchantCreated:
     """Onboard a HK sub-merchant (``POST /hk/v3/merchants``); the result carries the key used.
 
@@ -196,7 +219,11 @@ async def create_submerchant(
     Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_1.shtml
     """
     prepared = await prepare_create(
-        client, application, idempotency_key=idempotency_key, padding=padding
+        client,
+        application,
+        idempotency_key=idempotency_key,
+        padding=padding,
+        store_photos_as=store_photos_as,
     )
     return await send_prepared(client, prepared)
 
@@ -206,14 +233,26 @@ async def modify_submerchant(
     application: SubMerchantModification | dict[str, Any],
     *,
     padding: Padding | None = None,
+    idempotency_key: str | None = None,
+    store_photos_as: Literal["string", "array"] | None = None,
 ) -> SubMerchantModified:
     """Modify a HK sub-merchant (``PUT /hk/v3/merchants``); contact, if given, is re-encrypted.
 
+    ``idempotency_key`` is sent as the ``Idempotency-Key`` header when given (the PUT does not
+    list one; whether WeChat uses it is unconfirmed, spec §A4.3). ``store_photos_as``: see
+    :data:`STORE_PHOTOS_AS`.
     Errors: ``BadRequestError`` PARAM_ERROR / INVALID_REQUEST, ``ServerError`` SYSTEM_ERROR.
     Doc: https://pay.weixin.qq.com/wiki/doc/api/wxpay/ch/Onborading_Sub_Merchant/chapter3_3.shtml
     """
+    if idempotency_key is not None:
+        idempotency_key = check_idempotency_key(idempotency_key)
     model = structure(application, SubMerchantModification)
-    return await client.call(_padded(MODIFY, padding), SubMerchantModified, payload=model)
+    return await client.call(
+        _padded(MODIFY, padding),
+        SubMerchantModified,
+        payload=_payload(model, store_photos_as),
+        idempotency_key=idempotency_key,
+    )
 
 
 async def get_submerchant(
@@ -235,6 +274,7 @@ async def get_submerchant(
     query = structure(
         {"sub_mchid": sub_mchid, "sp_appid": sp_appid, "sp_mchid": sp_mchid}, _GetQuery
     )
+    chosen = None if padding is None else _padding(padding, RESPONSE_PADDING)  # before sending
     raw = await client.send(
         GET,
         path_params={"sub_mchid": query.sub_mchid},
@@ -243,8 +283,8 @@ async def get_submerchant(
     document = answer_document(raw)
     contact = document.get("contact")
     if isinstance(contact, dict):
-        if padding is not None:
-            kinds: tuple[Padding, ...] = (_padding(padding, RESPONSE_PADDING),)
+        if chosen is not None:
+            kinds: tuple[Padding, ...] = (chosen,)
         elif RESPONSE_PADDING is Padding.OAEP:
             # OAEP's padding check is exact, so trying it first never misreads a PKCS#1
             # ciphertext; the reverse is not true (PKCS#1 may "decrypt" OAEP data to noise).

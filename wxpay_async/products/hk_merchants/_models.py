@@ -285,7 +285,8 @@ class BusinessInfo:
     office_account: str | None = None
     mini_program: str | None = None
     store_address: str | None = None
-    store_photos: str | None = None
+    #: The JSON-array string of media IDs; an array in the answer is encoded the same way.
+    store_photos: StorePhotos | None = None
     mcc: str | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
