@@ -5,6 +5,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -31,6 +32,10 @@ SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 _PKCS1 = padding.PKCS1v15()
 #: DER ``DigestInfo`` prefix for SHA-256 (RFC 8017 §9.2, note 1), followed by the 32-byte digest.
 _SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
+#: What WeChat sends: a decimal Unix time in seconds. ASCII digits only (``int()`` would also
+#: take a sign, ``_`` separators and other scripts' digits), and at most 12 of them (year
+#: 33658): a forged value of hundreds of digits must not reach float arithmetic.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _REQUIRED = ("Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial")
 
 
@@ -152,13 +157,18 @@ def build_response_message(timestamp: str, nonce: str, body: bytes) -> bytes:
 def check_timestamp(
     signed: SignedHeaders, window: float, clock: Callable[[], float] = time.time
 ) -> None:
-    """Refuse a timestamp further than ``window`` seconds from ``clock()`` in either direction."""
-    try:
-        ts = int(signed.timestamp)
-    except ValueError:
+    """Refuse a timestamp further than ``window`` seconds from ``clock()`` in either direction.
+
+    The timestamp must be 1-12 ASCII digits (Unix seconds, no sign); anything else is a
+    :class:`SignatureVerificationError`, as is a skew of ``window`` or more
+    (:class:`TimestampOutOfWindowError`).
+    """
+    if _TIMESTAMP.fullmatch(signed.timestamp) is None:
         raise SignatureVerificationError(
-            "Wechatpay-Timestamp is not an integer", request_id=signed.request_id
-        ) from None
+            "Wechatpay-Timestamp is not an integer of 1-12 ASCII digits (Unix seconds)",
+            request_id=signed.request_id,
+        )
+    ts = int(signed.timestamp)
     skew = abs(clock() - ts)
     if skew >= window:
         raise TimestampOutOfWindowError(

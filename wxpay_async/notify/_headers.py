@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
+from .._errors import ValidationError
+
 __all__ = ["HeadersLike", "as_header_mapping", "headers_from_meta", "text_of"]
 
 #: Any mapping (looked up case-insensitively), or ASGI-style ``(name, value)`` pairs.
@@ -39,13 +41,30 @@ def headers_from_meta(meta: Mapping[str, Any]) -> dict[str, str]:
     return headers
 
 
+_HEADERS_RULE = "must be a mapping or an iterable of (name, value) pairs of str or bytes"
+
+
 def as_header_mapping(headers: HeadersLike) -> Mapping[Any, Any]:
-    """A mapping to look headers up in: ASGI pairs become a ``dict`` (Latin-1), mappings pass."""
+    """A mapping to look headers up in: ASGI pairs become a ``dict`` (Latin-1), mappings pass.
+
+    Raises ``ValidationError("headers")`` for anything else (``None``, a ``str``, pairs that
+    are not two ``str``/``bytes`` items): the caller's mistake, not a forged notification.
+    """
     if isinstance(headers, Mapping):
         # As is, whatever its key type: the signature headers are looked up case-insensitively
         # over ``str`` and ``bytes`` names alike (see ``crypto.verify``), without a copy.
         return cast("Mapping[Any, Any]", headers)
+    if isinstance(headers, (str, bytes, bytearray)) or not isinstance(headers, Iterable):
+        raise ValidationError("headers", f"{_HEADERS_RULE}, got {type(headers).__name__}")
     out: dict[str, Any] = {}
-    for key, value in headers:
+    for pair in headers:
+        try:
+            if isinstance(pair, (str, bytes)):  # "ab" would unpack into a header "a: b"
+                raise TypeError
+            key, value = pair
+        except (TypeError, ValueError):
+            raise ValidationError("headers", _HEADERS_RULE) from None
+        if not isinstance(key, (str, bytes)) or not isinstance(value, (str, bytes)):
+            raise ValidationError("headers", _HEADERS_RULE)
         out.setdefault(text_of(key), text_of(value))  # first occurrence wins, as with multidicts
     return out

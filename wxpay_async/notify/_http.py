@@ -8,20 +8,31 @@ fixed per failure kind: no secret and no decrypted value can reach WeChat or a l
 400    verified but undecryptable or malformed (``DecryptionError``, ``MalformedNotificationError``)
 401    signature refused: missing headers, bad signature, ``WECHATPAY/SIGNTEST/`` probe,
        timestamp outside the window, unknown ``Wechatpay-Serial``
-500    the merchant's handler raised; its claim was released, WeChat's retry runs it again
+500    the merchant's handler raised; its claim was released, WeChat's retry runs it again.
+       Also: an unexpected error while verifying (a bug, logged at ERROR with its stack), and
+       a handler that returned a non-awaitable (recorded as done; the retry is a duplicate)
 503    another delivery of the same ID is still in flight, or the trust/inbox store failed;
        WeChat retries later
 =====  ==========================================================================
 
 WeChat treats every non-2xx the same way (it retries on its schedule); the split is for the
 merchant's logs and metrics.
+
+The caller's own mistakes are not answered but raised, as ``ValidationError`` naming the
+argument: a ``str`` body (it must be the raw bytes), headers that are neither a mapping nor
+``(name, value)`` pairs, a verifier without ``async parse``, an inbox without ``async
+process``, and a handler that is not an async callable (``async def`` function, bound async
+method, ``functools.partial`` of one, or an object with ``async def __call__``; a plain
+``def`` is refused because by the time its ``None`` failed to be awaited its side effect would
+have run, and every redelivery would run it again).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import traceback
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -33,10 +44,12 @@ from .._errors import (
     SignatureVerificationError,
     TimestampOutOfWindowError,
     UnknownSerialError,
+    ValidationError,
     WxPayError,
 )
+from ._checks import check_handler, is_async_callable
 from ._headers import HeadersLike, as_header_mapping, text_of
-from ._inbox import Inbox, MemoryInbox, Outcome
+from ._inbox import HandlerNotAwaitableError, Inbox, MemoryInbox, Outcome, awaitable
 from ._model import Notification
 from ._verifier import NotificationVerifier
 
@@ -62,11 +75,29 @@ def failure_body(message: str) -> bytes:
     return json.dumps({"code": "FAIL", "message": message[:64]}, ensure_ascii=False).encode()
 
 
-def _request_id(headers: HeadersLike) -> str | None:
-    for key, value in as_header_mapping(headers).items():
+def _request_id(headers: Mapping[Any, Any]) -> str | None:
+    for key, value in headers.items():
         if isinstance(key, (str, bytes)) and text_of(key).lower() == "request-id":
             return text_of(value) if isinstance(value, (str, bytes)) else str(value)
     return None
+
+
+def _check_collaborators(verifier: object, handler: object, inbox: object) -> None:
+    if not is_async_callable(getattr(verifier, "parse", None)):
+        raise ValidationError(
+            "verifier", "must be a NotificationVerifier (an object with async parse)"
+        )
+    check_handler(handler)
+    if not is_async_callable(getattr(inbox, "process", None)):
+        raise ValidationError(
+            "inbox", "must be an Inbox (MemoryInbox, SqliteInbox, RedisInbox) or None"
+        )
+
+
+def _stack(exc: BaseException) -> str:
+    # Where it failed, without the message: an unexpected error's text may quote decrypted
+    # data (a resource model's own exception, say), which must not reach the logs.
+    return "".join(traceback.format_tb(exc.__traceback__)).rstrip()
 
 
 async def handle_notification(
@@ -81,10 +112,25 @@ async def handle_notification(
 
     For any framework: pass the request headers (any mapping, or ASGI pairs) and the raw
     body bytes. A non-empty answer body is ``application/json``. See the module docstring
-    for the status codes (204 success or duplicate; 400/401 refused; 500 handler failed;
-    503 in flight elsewhere or store/trust outage).
+    for the status codes (204 success or duplicate; 400/401 refused; 500 handler failed or
+    unexpected error; 503 in flight elsewhere or store/trust outage). Raises
+    :class:`ValidationError` instead of answering when the arguments are wrong (a ``str``
+    body, unusable headers, a handler that is not async, ...).
     Doc: https://pay.weixin.qq.com/wiki/doc/api_external/en/apis/chapter4_4_8.shtml
     """
+    _check_collaborators(verifier, handler, inbox)
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise ValidationError("body", "must be the raw request body bytes, not decoded text")
+    return await _handle(verifier, handler, as_header_mapping(headers), body, inbox)
+
+
+async def _handle(
+    verifier: NotificationVerifier,
+    handler: NotificationHandler,
+    headers: Mapping[Any, Any],
+    body: bytes,
+    inbox: Inbox,
+) -> tuple[int, bytes]:
     try:
         notification = await verifier.parse(headers, body)
     except (SignatureVerificationError, DecryptionError, MalformedNotificationError) as exc:
@@ -110,13 +156,21 @@ async def handle_notification(
             _request_id(headers),
         )
         return 503, failure_body("verification temporarily unavailable")
+    except Exception as exc:  # a bug (ours, the trust's, a resource model's): answer, log
+        log.error(
+            "notification not verified: unexpected %s Request-ID=%s\n%s",
+            type(exc).__name__,
+            _request_id(headers),
+            _stack(exc),
+        )
+        return 500, failure_body("internal error")
 
     failed_in_handler = False
 
     async def run(item: Notification) -> None:
         nonlocal failed_in_handler
         try:
-            await handler(item)
+            await awaitable(handler(item))
         except Exception:
             failed_in_handler = True
             raise
@@ -124,6 +178,10 @@ async def handle_notification(
     tag = (notification.id, notification.event_type, notification.request_id)
     try:
         outcome = await inbox.process(notification, run)
+    except HandlerNotAwaitableError:
+        # A handler that is not async after all: the inbox recorded the ID as done (its side
+        # effect has run) and logged the ERROR; WeChat's retry is answered as a duplicate.
+        return 500, failure_body("handler failed")
     except Exception:
         if failed_in_handler:
             log.warning(
@@ -149,19 +207,21 @@ def aiohttp_handler(
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     """An ``aiohttp.web`` request handler for a ``notify_url`` route.
 
-    ``handler`` is ``async def handler(notification) -> None``. Without ``inbox`` the route
-    gets a :class:`MemoryInbox` of its own (duplicates run once per process); pass a
+    ``handler`` is ``async def handler(notification) -> None`` (or a bound async method, a
+    ``functools.partial`` of one, an object with ``async def __call__``); anything else, a
+    ``verifier`` without ``async parse`` or an ``inbox`` that is not an inbox raises
+    :class:`ValidationError` here, at construction. Without ``inbox`` the route gets a
+    :class:`MemoryInbox` of its own (duplicates run once per process); pass a
     :class:`SqliteInbox` or :class:`RedisInbox` when several processes serve the route.
     Answers as :func:`handle_notification` does.
     Doc: https://pay.weixin.qq.com/doc/global/v3/en/4012357020
     """
     box = inbox if inbox is not None else MemoryInbox()
+    _check_collaborators(verifier, handler, box)
 
     async def notify(request: web.Request) -> web.Response:
         body = await request.read()
-        status, payload = await handle_notification(
-            verifier, handler, request.headers, body, inbox=box
-        )
+        status, payload = await _handle(verifier, handler, request.headers, body, box)
         if not payload:
             return web.Response(status=status)
         return web.Response(status=status, body=payload, content_type="application/json")

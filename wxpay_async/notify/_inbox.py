@@ -15,8 +15,22 @@ duplicate, or, if the holder failed, it claims and runs the handler itself); aft
 reports :attr:`Outcome.IN_PROGRESS`, which the HTTP layer answers with a retryable 503 — never
 a 2xx before the first delivery has succeeded.
 
-Exactly-once holds as long as the store is reachable: if recording "done" fails after the
-handler succeeded, the error propagates and a later delivery runs the handler again.
+Limits — exactly-once holds only while both of these hold:
+
+* **The store stays reachable.** If recording "done" fails after the handler succeeded, the
+  error propagates and a later delivery runs the handler again. If the heartbeat cannot renew
+  the lease for longer than the lease, the claim lapses (next point).
+* **The handler does not block the event loop for longer than the lease** (a synchronous
+  database driver, CPU work, ``time.sleep``). The heartbeat runs on the same loop; a live
+  holder whose lease lapses looks exactly like a crashed one, so another delivery takes the
+  claim and runs the handler too, and both record "done". The inbox cannot prevent that, only
+  report it: completing with a claim that was lost logs an ERROR on ``wxpay_async.notify``
+  naming the notification ID. Choose ``lease`` well above the longest stall, and run blocking
+  work in a thread (``asyncio.to_thread``).
+
+Handlers are coroutine functions (see :func:`check_handler`); a plain function is refused
+before anything runs, since its side effect would already have happened by the time its
+``None`` failed to be awaited.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ import abc
 import asyncio
 import contextlib
 import enum
+import inspect
 import logging
 import secrets
 import time
@@ -33,8 +48,9 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 from .._errors import ValidationError
+from ._checks import check_clock, check_handler, seconds
 
-__all__ = ["Claim", "Identified", "Inbox", "MemoryInbox", "Outcome"]
+__all__ = ["Claim", "HandlerNotAwaitableError", "Identified", "Inbox", "MemoryInbox", "Outcome"]
 
 log = logging.getLogger("wxpay_async.notify")
 
@@ -69,10 +85,30 @@ class Identified(Protocol):
 N = TypeVar("N", bound=Identified)
 
 
-def _positive(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-        raise ValidationError(name, "must be a positive number of seconds")
-    return float(value)
+class HandlerNotAwaitableError(ValidationError):
+    """The handler returned something that is not awaitable; its ID was recorded as done.
+
+    Only a handler that passed :func:`check_handler` yet behaves synchronously gets here (an
+    object claiming ``async`` that is not). Its side effect has run, so releasing the claim
+    would let every redelivery run it again: the ID is recorded as done instead, an ERROR is
+    logged, and this (a :class:`ValidationError` on ``handler``) is raised to the caller.
+    """
+
+    #: Set by the inbox that recorded the ID as done. An enclosing inbox (a handler that
+    #: itself calls ``process``) then sees an ordinary handler failure, not its own.
+    recorded: bool = False
+
+
+def awaitable(result: object) -> Awaitable[Any]:
+    """What a handler call returned, if it can be awaited; else :class:`HandlerNotAwaitableError`.
+
+    A plain function, not a coroutine: no extra frame per delivery on the hot path.
+    """
+    if not inspect.isawaitable(result):
+        raise HandlerNotAwaitableError(
+            "handler", f"returned {type(result).__name__}, not an awaitable (use async def)"
+        )
+    return result
 
 
 async def _stop(beat: asyncio.Task[None] | None) -> None:
@@ -88,7 +124,12 @@ class Inbox(abc.ABC):
     ``lease``: how long a claim survives without a heartbeat (a crashed process's claim is
     free again after this). ``wait``: how long a duplicate delivery waits for an in-flight one
     before reporting ``IN_PROGRESS`` (``0`` answers at once). ``retention``: how long a done ID
-    is remembered.
+    is remembered. All are finite numbers of seconds (``ValidationError`` otherwise).
+
+    Exactly-once needs the handler not to block the event loop longer than ``lease`` and the
+    store to stay reachable: a holder whose lease lapses loses its claim to the next delivery,
+    and both run the handler (the lapse is logged at ERROR with the notification ID when the
+    first one completes). See the module docstring.
     """
 
     #: Whether claims must be renewed while the handler runs (stores shared across processes).
@@ -106,12 +147,10 @@ class Inbox(abc.ABC):
         retention: float = DEFAULT_RETENTION,
         poll_interval: float = 0.05,
     ) -> None:
-        self.lease = _positive("lease", lease)
-        if not isinstance(wait, (int, float)) or isinstance(wait, bool) or wait < 0:
-            raise ValidationError("wait", "must be a number of seconds >= 0")
-        self.wait = float(wait)
-        self.retention = _positive("retention", retention)
-        self.poll_interval = _positive("poll_interval", poll_interval)
+        self.lease = seconds("lease", lease)
+        self.wait = seconds("wait", wait, zero_ok=True)
+        self.retention = seconds("retention", retention)
+        self.poll_interval = seconds("poll_interval", poll_interval)
 
     async def process(self, notification: N, handler: Callable[[N], Awaitable[Any]]) -> Outcome:
         """Run ``await handler(notification)`` unless its ID already succeeded or is in flight.
@@ -120,7 +159,12 @@ class Inbox(abc.ABC):
         :attr:`Outcome.DUPLICATE` if it had succeeded before, :attr:`Outcome.IN_PROGRESS` if
         another delivery still holds the claim after ``wait`` seconds. An exception from the
         handler releases the claim and propagates.
+
+        ``handler`` must be an async callable (:func:`check_handler`: ``async def``
+        functions, bound async methods, partials of them, objects with ``async def
+        __call__``); anything else raises ``ValidationError("handler")`` before the claim.
         """
+        check_handler(handler)
         key = notification.id
         if not isinstance(key, str) or not key:
             raise ValidationError("notification.id", "must be a non-empty string")
@@ -138,9 +182,20 @@ class Inbox(abc.ABC):
             return Outcome.IN_PROGRESS
         beat = asyncio.create_task(self._beat(key, token)) if self.heartbeat else None
         try:
-            await handler(notification)
-        except BaseException:
-            await self._settle_surely(key, token, beat, succeeded=False)
+            await awaitable(handler(notification))
+        except BaseException as exc:
+            if isinstance(exc, HandlerNotAwaitableError) and not exc.recorded:
+                # The handler ran synchronously to its end: releasing would repeat its side
+                # effect on every redelivery. Record it as done and make the mistake loud.
+                exc.recorded = True
+                await self._settle_surely(key, token, beat, succeeded=True)
+                log.error(
+                    "notification %s: the handler is not async (it returned a non-awaitable);"
+                    " recorded as done so it does not run again; fix the handler",
+                    key,
+                )
+            else:
+                await self._settle_surely(key, token, beat, succeeded=False)
             raise
         # Once the handler has succeeded, a cancelled delivery (the client hung up) must still
         # record "done", or the next delivery would run the handler a second time.
@@ -166,7 +221,14 @@ class Inbox(abc.ABC):
     ) -> None:
         await _stop(beat)
         if succeeded:
-            await self._complete(key, token)
+            if await self._complete(key, token) is False:
+                log.error(
+                    "notification %s: the claim lapsed before the handler finished (lease "
+                    "%.3g s; event loop blocked or store unreachable); another delivery may "
+                    "have run the handler too",
+                    key,
+                    self.lease,
+                )
         else:
             await self._give_back(key, token)
 
@@ -210,8 +272,13 @@ class Inbox(abc.ABC):
         """Atomically: DONE if recorded done; else take the claim if free or expired."""
 
     @abc.abstractmethod
-    async def _complete(self, key: str, token: str) -> None:
-        """Record ``key`` as done (kept ``retention`` seconds) and drop the claim."""
+    async def _complete(self, key: str, token: str) -> bool | None:
+        """Record ``key`` as done (kept ``retention`` seconds) and drop the claim.
+
+        Records "done" whoever holds the claim. Returns whether ``token`` still held it
+        (``False``: the lease lapsed, another delivery may have run the handler; ``None``:
+        the store cannot tell).
+        """
 
     @abc.abstractmethod
     async def _release(self, key: str, token: str) -> None:
@@ -265,7 +332,7 @@ class MemoryInbox(Inbox):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(wait=wait, retention=retention)
-        self._clock = clock
+        self._clock = check_clock(clock)
         self._claims: dict[str, str] = {}
         self._done: dict[str, float] = {}  # insertion order == completion order
         self._changed: dict[str, asyncio.Event] = {}
@@ -292,12 +359,14 @@ class MemoryInbox(Inbox):
         if event is not None:
             event.set()
 
-    async def _complete(self, key: str, token: str) -> None:
+    async def _complete(self, key: str, token: str) -> bool:
         self._done.pop(key, None)
         self._done[key] = self._clock()
-        if self._claims.get(key) == token:
+        held = self._claims.get(key) == token
+        if held:
             del self._claims[key]
         self._notify(key)
+        return held
 
     async def _release(self, key: str, token: str) -> None:
         if self._claims.get(key) == token:

@@ -10,6 +10,9 @@ Claiming checks the done marker and sets the claim in one script, and completion
 done marker *before* dropping the claim, so no delivery can ever see "not done, not claimed"
 after the handler succeeded. Release and renewal compare the token first (compare-and-delete,
 compare-and-expire): a delivery whose lease ran out never removes a newer holder's claim.
+Completion reports whether the token still held the claim; if not (the lease lapsed: the
+holder's loop was blocked, or Redis unreachable, for longer than the lease), another delivery
+may have run the handler too, and the inbox logs an ERROR (see :class:`Inbox`).
 ``redis`` is an optional dependency (``pip install 'wxpay_async[redis]'``), imported on use.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .._errors import ValidationError
+from ._checks import is_async_callable
 from ._inbox import DEFAULT_RETENTION, Claim, Inbox
 
 if TYPE_CHECKING:
@@ -32,10 +36,11 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0
 """
+# 1 = the token still held the claim, 0 = it had lapsed; "done" is recorded either way.
 _COMPLETE = """
 redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
 """
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -61,8 +66,9 @@ class RedisInbox(Inbox):
     """An inbox in Redis, for several processes or machines.
 
     ``url_or_client`` is a ``redis://`` URL (the inbox then owns, and closes, its client) or
-    a ``redis.asyncio.Redis`` you manage. See :class:`Inbox` for ``lease``, ``wait`` and
-    ``retention``; ``prefix`` namespaces the keys.
+    a ``redis.asyncio.Redis`` (or ``RedisCluster``) you manage; a synchronous ``redis.Redis``
+    is refused. See :class:`Inbox` for ``lease``, ``wait`` and ``retention``, and for the
+    limits of exactly-once (a lapsed lease); ``prefix`` namespaces the keys.
     """
 
     def __init__(
@@ -78,13 +84,20 @@ class RedisInbox(Inbox):
         super().__init__(lease=lease, wait=wait, retention=retention, poll_interval=poll_interval)
         redis_asyncio = _import_redis()
         if isinstance(url_or_client, str):
-            if not url_or_client:
-                raise ValidationError("url_or_client", "must be a redis:// URL or a client")
-            self._client: Redis = redis_asyncio.Redis.from_url(url_or_client)
+            try:
+                self._client: Redis = redis_asyncio.Redis.from_url(url_or_client)
+            except ValueError:  # its message may quote the URL, password included
+                raise ValidationError(
+                    "url_or_client", "must be a redis://, rediss:// or unix:// URL"
+                ) from None
             self._owned = True
-        else:
+        elif _is_async_client(url_or_client):
             self._client = url_or_client
             self._owned = False
+        else:
+            raise ValidationError(
+                "url_or_client", "must be a redis:// URL or a redis.asyncio client"
+            )
         if not isinstance(prefix, str):
             raise ValidationError("prefix", "must be a string")
         self.prefix = prefix
@@ -109,8 +122,8 @@ class RedisInbox(Inbox):
         result = await self._call("claim", key, token, _ms(self.lease))
         return {1: Claim.CLAIMED, 2: Claim.DONE}.get(result, Claim.HELD)
 
-    async def _complete(self, key: str, token: str) -> None:
-        await self._call("complete", key, token, _ms(self.retention))
+    async def _complete(self, key: str, token: str) -> bool:
+        return await self._call("complete", key, token, _ms(self.retention)) == 1
 
     async def _release(self, key: str, token: str) -> None:
         await self._call("release", key, token)
@@ -125,6 +138,13 @@ class RedisInbox(Inbox):
 
     def __repr__(self) -> str:
         return f"RedisInbox(prefix={self.prefix!r}, lease={self.lease})"
+
+
+def _is_async_client(obj: object) -> bool:
+    """A ``redis.asyncio`` client (or lookalike): scripts, and commands that are coroutines."""
+    return callable(getattr(obj, "register_script", None)) and is_async_callable(
+        getattr(obj, "execute_command", None)
+    )
 
 
 def _ms(seconds: float) -> int:

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from .._errors import ValidationError
 from .._sqlite import use_wal
+from ._checks import check_clock, seconds
 from ._inbox import DEFAULT_RETENTION, Claim, Inbox
 
 __all__ = ["SqliteInbox"]
@@ -46,6 +47,11 @@ _COMPLETE = """
 INSERT INTO wxpay_notification_inbox (id, done_at) VALUES (?1, ?2)
 ON CONFLICT (id) DO UPDATE SET done_at = excluded.done_at, token = NULL, lease_until = NULL
 """
+# Done, by the holder whose unexpired claim this still is (one row changed), else not ours.
+_COMPLETE_HELD = """
+UPDATE wxpay_notification_inbox SET done_at = ?1, token = NULL, lease_until = NULL
+WHERE id = ?2 AND token = ?3 AND done_at IS NULL AND lease_until > ?1
+"""
 _RELEASE = "DELETE FROM wxpay_notification_inbox WHERE id = ? AND token = ? AND done_at IS NULL"
 _RENEW = """
 UPDATE wxpay_notification_inbox SET lease_until = ?
@@ -61,9 +67,10 @@ class SqliteInbox(Inbox):
     """An inbox in a SQLite file shared by every process on this machine.
 
     ``path`` is created if missing. See :class:`Inbox` for ``lease``, ``wait`` and
-    ``retention``; ``busy_timeout`` bounds how long one statement waits for another process's
-    write lock (on the worker thread, never on the event loop). ``clock`` returns Unix
-    seconds and must agree between processes (leases are stored as wall-clock times).
+    ``retention``, and for the limits of exactly-once (a lapsed lease); ``busy_timeout``
+    (finite seconds >= 0) bounds how long one statement waits for another process's write
+    lock (on the worker thread, never on the event loop). ``clock`` returns Unix seconds and
+    must agree between processes (leases are stored as wall-clock times).
     """
 
     def __init__(
@@ -81,8 +88,8 @@ class SqliteInbox(Inbox):
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise ValidationError("path", "must be a file path")
         self.path = os.fspath(path)
-        self.busy_timeout = busy_timeout
-        self._clock = clock
+        self.busy_timeout = seconds("busy_timeout", busy_timeout, zero_ok=True)
+        self._clock = check_clock(clock)
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._next_prune = 0.0
@@ -129,9 +136,18 @@ class SqliteInbox(Inbox):
             # released between the two statements: the ID is free again, claim once more
         return Claim.HELD
 
-    async def _complete(self, key: str, token: str) -> None:
+    async def _complete(self, key: str, token: str) -> bool:
         now = self._clock()
-        await self._run(lambda conn: conn.execute(_COMPLETE, (key, now)))
+        return await self._run(functools.partial(self._complete_sync, key, token, now))
+
+    @staticmethod
+    def _complete_sync(key: str, token: str, now: float, conn: sqlite3.Connection) -> bool:
+        if conn.execute(_COMPLETE_HELD, (now, key, token)).rowcount == 1:
+            return True
+        # The claim lapsed (taken over, released by its new holder, or just expired): the
+        # handler did succeed here, so record "done" anyway, and say the claim was lost.
+        conn.execute(_COMPLETE, (key, now))
+        return False
 
     async def _release(self, key: str, token: str) -> None:
         await self._run(lambda conn: conn.execute(_RELEASE, (key, token)))

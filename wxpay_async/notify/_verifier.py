@@ -29,6 +29,7 @@ from ..crypto import (
     SignedHeaders,
     aead_decrypt,
 )
+from ._checks import check_clock, seconds
 from ._headers import HeadersLike, as_header_mapping
 from ._model import Notification
 from ._registry import EventRegistry, ResourceModel
@@ -93,10 +94,12 @@ class NotificationVerifier:
     :class:`ShortAPIv3KeyWarning`, silenced by ``allow_short_key=True``; a wrong key cannot
     cause a false accept, only :class:`DecryptionError`. ``trust`` supplies the key for each
     ``Wechatpay-Serial`` (a ``CertificateTrust`` bound to a client refreshes once on an unknown
-    serial). ``window`` is the replay tolerance in seconds, applied to stale *and* future
-    timestamps; ``clock`` returns Unix seconds. A decrypted resource that does not fit its
-    registered model is delivered as the plain mapping (with a warning), or refused with
-    :class:`MalformedNotificationError` when ``strict_resources=True``.
+    serial). ``window`` is the replay tolerance in seconds (finite, > 0), applied to stale
+    *and* future timestamps; ``clock`` returns Unix seconds. ``registry`` (an
+    :class:`EventRegistry`) is copied; the default maps the built-in event types. A decrypted
+    resource that does not fit its registered model is delivered as the plain mapping (with a
+    warning), or refused with :class:`MalformedNotificationError` when
+    ``strict_resources=True``.
     """
 
     def __init__(
@@ -112,12 +115,12 @@ class NotificationVerifier:
     ) -> None:
         if not callable(getattr(trust, "verification_key", None)):
             raise ValidationError("trust", "must provide verification_key(serial)")
-        if not isinstance(window, (int, float)) or isinstance(window, bool) or window <= 0:
-            raise ValidationError("window", "must be a positive number of seconds")
+        self.window = seconds("window", window)
+        self._clock = check_clock(clock)
+        if registry is not None and not isinstance(registry, EventRegistry):
+            raise ValidationError("registry", "must be an EventRegistry or None")
         self._apiv3_key = _api_key_bytes(apiv3_key, allow_short_key)
         self.trust = trust
-        self.window = float(window)
-        self._clock = clock
         self.strict_resources = strict_resources
         self.registry = registry.copy() if registry is not None else EventRegistry.default()
 
@@ -137,6 +140,8 @@ class NotificationVerifier:
     async def parse(self, headers: HeadersLike, body: bytes) -> Notification:
         """Verify, decrypt and type one notification; ``body`` is the raw request body.
 
+        ``headers`` is any mapping (looked up case-insensitively) or ``(name, value)`` pairs;
+        anything else, or a ``body`` that is not bytes, raises :class:`ValidationError`.
         Raises :class:`SignatureVerificationError` (missing headers, bad signature, unknown
         ``Wechatpay-Signature-Type``) or its subclasses :class:`SignatureProbeError`
         (``WECHATPAY/SIGNTEST/``), :class:`TimestampOutOfWindowError`,

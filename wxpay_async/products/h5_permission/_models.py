@@ -236,8 +236,11 @@ class H5ApplicationNotification(_ApplicationFields):
     Its fields are unpublished ("the review result and the request information"): it is read
     as the H5Application object with everything but ``applyment_id`` optional and unknown keys
     kept, so an authentic notification is never refused for its shape. Re-query
-    ``get_application(applyment_id)`` for the authoritative state.
+    ``get_application(applyment_id)`` for the authoritative state. Those unknown keys
+    (``extra``) are decrypted contents of unknown sensitivity: they stay out of ``repr()``.
     """
+
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
 
 @attrs.frozen(kw_only=True)

@@ -132,6 +132,8 @@ class PermissionNotification:
     The field table says ``mchid``/``sub_mchid`` while the samples send ``mch_id``/``sub_mch_id``:
     either spelling fills :attr:`mchid` / :attr:`sub_mchid`. Exactly one of ``openid`` and
     ``sub_openid`` is present. ``openorclose_time`` is ``yyyyMMddHHmmss`` Beijing time.
+    The user's ``openid``/``sub_openid`` and the unknown keys in ``extra`` are decrypted
+    contents and stay out of ``repr()`` (logs); read them as attributes.
     """
 
     authorization_code: str | None = None
@@ -143,11 +145,11 @@ class PermissionNotification:
     sub_appid: str | None = None
     channel_id: str | None = None
     service_id: str | None = None
-    openid: str | None = None
-    sub_openid: str | None = None
+    openid: str | None = attrs.field(default=None, repr=False)
+    sub_openid: str | None = attrs.field(default=None, repr=False)
     mch_id: str | None = attrs.field(default=None, repr=False)
     sub_mch_id: str | None = attrs.field(default=None, repr=False)
-    extra: dict[str, Any] = attrs.field(factory=dict)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
 
     def __attrs_post_init__(self) -> None:
         # Frozen model: fill the canonical names once, at construction.
