@@ -127,6 +127,11 @@ class WxPayClient:
         for session in sessions:
             await session.close()
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` has been called (the client sends nothing more)."""
+        return self._closed
+
     def __repr__(self) -> str:
         return f"WxPayClient(mchid={self.credentials.mchid!r}, trust={self.trust!r})"
 

@@ -13,7 +13,12 @@ __all__ = [
     "load_certificate",
     "load_private_key",
     "load_public_key",
+    "parse_serial",
 ]
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+#: RFC 5280 serials are at most 20 octets (40 digits); room for a written-out leading zero byte.
+_MAX_SERIAL_DIGITS = 64
 
 
 def _as_bytes(value: str | bytes) -> bytes:
@@ -71,5 +76,17 @@ def load_public_key(pem: str | bytes | RSAPublicKey, *, field: str = "public_key
 
 
 def certificate_serial(cert: x509.Certificate) -> str:
-    """The serial as WeChat Pay writes it: upper-case hex without leading zeros."""
+    """The serial as upper-case hex without leading zeros (compare with :func:`parse_serial`)."""
     return format(cert.serial_number, "X")
+
+
+def parse_serial(serial: str) -> int | None:
+    """The number a hexadecimal certificate serial denotes; ``None`` if ``serial`` is not one.
+
+    Serials are compared as numbers: ``0A1B``, ``A1B`` and ``a1b`` name the same certificate
+    (the Go SDK writes the serial's bytes, so a leading zero stays; others write the number).
+    Only hex digits count: no sign, ``0x``, underscores or spaces, which ``int()`` would accept.
+    """
+    if not serial or len(serial) > _MAX_SERIAL_DIGITS or not _HEX_DIGITS.issuperset(serial):
+        return None
+    return int(serial, 16)
