@@ -26,7 +26,9 @@ from wxpay_async.crypto import aead_encrypt, build_response_message, sign
 PUBLIC_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"
 
 
-def make_certificate(key: rsa.RSAPrivateKey, *, days: int = 365) -> x509.Certificate:
+def make_certificate(
+    key: rsa.RSAPrivateKey, *, days: int = 365, serial: int | None = None
+) -> x509.Certificate:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA test")])
     now = dt.datetime.now(dt.UTC)
     return (
@@ -34,7 +36,7 @@ def make_certificate(key: rsa.RSAPrivateKey, *, days: int = 365) -> x509.Certifi
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(x509.random_serial_number() if serial is None else serial)
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=days))
         .sign(key, hashes.SHA256())

@@ -111,38 +111,42 @@ async def test_rate_limited_requests_are_retried_even_where_unsafe(
     assert len(fake.seen) == 2
 
 
-async def test_a_500_on_an_unsafe_request_is_still_not_retried(
-    client: WxPayClient, fake: FakeWeChat
-) -> None:
-    fake.answers.extend([Answer(500, {"code": "SYSTEM_ERROR", "message": "busy"})])
-    with pytest.raises(APIError):
-        await client.send(UNSAFE_PATCH, body=b"{}")
-    assert len(fake.seen) == 1
+def limited_client(
+    credentials: MerchantCredentials, fake: FakeWeChat, retry: RetryPolicy, timeout: float
+) -> WxPayClient:
+    return WxPayClient(
+        credentials,
+        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
+        hosts=Hosts.single(fake.url),
+        retry=retry,
+        timeout=timeout,
+    )
+
+
+async def stall(fake: FakeWeChat, *, first: int) -> list[float]:
+    """Make the first ``first`` requests hang for 5 s; returns their arrival times as they come."""
+    answer = fake.handle
+    arrivals: list[float] = []
+
+    async def stalling(request: web.Request) -> web.StreamResponse:
+        arrivals.append(time.monotonic())
+        if len(arrivals) <= first:
+            await asyncio.sleep(5)
+        return await answer(request)
+
+    fake.handle = stalling  # type: ignore[method-assign]
+    # The fake routes through ``self.handle`` when it starts: restart it with the new one.
+    await fake.close()
+    await fake.start()
+    return arrivals
 
 
 async def test_the_timeout_limits_each_attempt_not_the_whole_call(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
-    answer = fake.handle
-    arrivals: list[float] = []
-
-    async def stall_once(request: web.Request) -> web.StreamResponse:
-        arrivals.append(time.monotonic())
-        if len(arrivals) == 1:
-            await asyncio.sleep(5)
-        return await answer(request)
-
-    fake.handle = stall_once  # type: ignore[method-assign]
-    # The fake routes through ``self.handle`` at start: restart it with the stalling handler.
-    await fake.close()
-    await fake.start()
-    async with WxPayClient(
-        credentials,
-        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
-        hosts=Hosts.single(fake.url),
-        retry=RetryPolicy(attempts=3, sleep=False),
-        timeout=0.5,
-    ) as c:
+    arrivals = await stall(fake, first=1)
+    retry = RetryPolicy(attempts=3, sleep=False)
+    async with limited_client(credentials, fake, retry, timeout=0.5) as c:
         raw = await c.send(GET, path_params={"sub_mchid": "1"})
     assert raw.status == 200
     assert len(arrivals) == 2  # the stalled attempt, then one that answered
@@ -155,13 +159,7 @@ async def test_a_backoff_does_not_use_up_the_timeout(
     # Three waits of 0.3 s (Retry-After) add up to more than the 0.5 s timeout: the caller
     # still gets WeChat's last answer, not a timeout.
     fake.default = Answer(429, RATE_LIMITED, headers={"Retry-After": "0.3"})
-    async with WxPayClient(
-        credentials,
-        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
-        hosts=Hosts.single(fake.url),
-        retry=RetryPolicy(attempts=4),
-        timeout=0.5,
-    ) as c:
+    async with limited_client(credentials, fake, RetryPolicy(attempts=4), timeout=0.5) as c:
         with pytest.raises(RateLimitedError):
             await c.send(GET, path_params={"sub_mchid": "1"})
     assert len(fake.seen) == 4
@@ -170,22 +168,9 @@ async def test_a_backoff_does_not_use_up_the_timeout(
 async def test_the_deadline_cuts_an_attempt_short(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
-    answer = fake.handle
-
-    async def stall(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(5)
-        return await answer(request)
-
-    fake.handle = stall  # type: ignore[method-assign]
-    await fake.close()
-    await fake.start()
-    async with WxPayClient(
-        credentials,
-        trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
-        hosts=Hosts.single(fake.url),
-        retry=RetryPolicy(attempts=4, sleep=False, deadline=0.4),
-        timeout=10.0,
-    ) as c:
+    await stall(fake, first=4)
+    retry = RetryPolicy(attempts=4, sleep=False, deadline=0.4)
+    async with limited_client(credentials, fake, retry, timeout=10.0) as c:
         started = time.monotonic()
         with pytest.raises(TransportError, match="timeout"):
             await c.send(GET, path_params={"sub_mchid": "1"})

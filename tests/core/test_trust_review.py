@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from tests.conftest import vector_file
 from wxpay_async import (
@@ -31,7 +28,7 @@ from wxpay_async import (
 from wxpay_async.trust import RawResponse, Trust, parse_certificate_download
 
 from .conftest import APIV3_KEY
-from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat
+from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat, make_certificate
 
 GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
 ATTEMPTS = 3
@@ -64,26 +61,11 @@ def rfc3339(when: dt.datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def certificate_with_serial(key: rsa.RSAPrivateKey, serial: int) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Tenpay.com Root CA test")])
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(serial)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-
-
 def use_go_style_serial(fake: FakeWeChat) -> str:
     """Give ``fake`` a certificate whose serial's first byte is 0x0A, listed as the Go SDK writes
     it (``0A…``, 40 digits) rather than as the number (``A…``, 39 digits)."""
     serial = (0x0A << 152) | 0x1234_5678_9ABC_DEF0
-    fake.certificate = certificate_with_serial(fake.platform_key, serial)
+    fake.certificate = make_certificate(fake.platform_key, days=30, serial=serial)
     fake.serial = serial.to_bytes(20, "big").hex().upper()
     assert fake.serial.startswith("0A") and len(fake.serial) == 40
     return fake.serial

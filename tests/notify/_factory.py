@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -10,6 +11,7 @@ import attrs
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from wxpay_async.crypto import aead_encrypt, build_response_message, new_nonce, sign
+from wxpay_async.notify import Notification
 
 KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"
 APIV3_KEY = b"0123456789abcdefghijABCDEFGHIJ01"  # 32 bytes
@@ -90,3 +92,14 @@ PERMISSION_RESOURCE: dict[str, Any] = {
     "openorclose_time": "20180225112233",
     "authorization_code": "1275b0ee-5e48-4e54-b4c1-9e8e9c2ce0f4",
 }
+
+
+def note(notification_id: str = "EV-1") -> Notification:
+    """A parsed notification for the inbox tests (no resource)."""
+    return Notification(
+        id=notification_id,
+        create_time=dt.datetime(2024, 5, 20, tzinfo=dt.UTC),
+        event_type="PAYSCORE.USER_OPEN_SERVICE",
+        resource_type="encrypt-resource",
+        resource={},
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -22,19 +21,10 @@ from wxpay_async.notify import (
     SqliteInbox,
 )
 
+from ._factory import note
 from ._stores import STORES, make_inbox
 
 MakeInbox = Callable[..., Inbox]
-
-
-def note(notification_id: str = "EV-1") -> Notification:
-    return Notification(
-        id=notification_id,
-        create_time=dt.datetime(2024, 5, 20, tzinfo=dt.UTC),
-        event_type="PAYSCORE.USER_OPEN_SERVICE",
-        resource_type="encrypt-resource",
-        resource={},
-    )
 
 
 class Recorder:

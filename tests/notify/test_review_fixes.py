@@ -4,7 +4,6 @@ reprs and argument validation, each through the public API."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import json
 import logging
@@ -38,17 +37,8 @@ from wxpay_async.notify import (
 )
 from wxpay_async.trust import PublicKeyTrust
 
-from ._factory import APIV3_KEY, PERMISSION_RESOURCE, NotificationFactory
+from ._factory import APIV3_KEY, PERMISSION_RESOURCE, NotificationFactory, note
 from ._stores import make_inbox
-
-
-def note(notification_id: str = "EV-1") -> Notification:
-    return Notification(
-        id=notification_id,
-        create_time=dt.datetime(2024, 5, 20, tzinfo=dt.UTC),
-        event_type="PAYSCORE.USER_OPEN_SERVICE",
-        resource_type="encrypt-resource",
-    )
 
 
 def failure(payload: bytes) -> str:
