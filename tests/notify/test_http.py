@@ -177,6 +177,25 @@ async def test_handler_failure_answers_500_and_the_retry_runs_it_again(
     assert len(handler.seen) == 2
 
 
+async def test_a_handler_past_handler_timeout_answers_500_and_the_retry_runs_it(
+    serve: Any, verifier: NotificationVerifier, factory: NotificationFactory
+) -> None:
+    calls: list[str] = []
+
+    async def first_call_hangs(notification: Notification) -> None:
+        calls.append(notification.id)
+        if len(calls) == 1:
+            await asyncio.Event().wait()
+
+    client = await serve(verifier, first_call_hangs, inbox=MemoryInbox(handler_timeout=0.05))
+    headers, body = factory.make()
+    status, payload = await post(client, headers, body)
+    assert (status, failure(payload)) == (500, "handler timed out")
+    assert await post(client, factory.headers(body), body) == (204, b"")
+    assert await post(client, factory.headers(body), body) == (204, b"")
+    assert len(calls) == 2
+
+
 async def test_in_flight_duplicate_answers_503_then_204(
     serve: Any, verifier: NotificationVerifier, factory: NotificationFactory
 ) -> None:

@@ -13,6 +13,7 @@ import pytest
 from tests.sqlite_lock import another_writer
 from wxpay_async import ValidationError
 from wxpay_async.notify import (
+    HandlerTimeoutError,
     Inbox,
     MemoryInbox,
     Notification,
@@ -366,3 +367,74 @@ def test_memory_inbox_subclasses_that_wait_while_settling_are_shielded() -> None
 
     assert MemoryInbox._settles_at_once and Renamed._settles_at_once
     assert not Slower._settles_at_once and not Beating._settles_at_once
+
+
+class Hangs:
+    """A handler that never returns on its first call (and notes that it was cancelled)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cancelled = False
+
+    async def __call__(self, notification: Notification) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+
+
+async def test_a_hung_handler_is_cancelled_after_handler_timeout_and_released(
+    make: MakeInbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox, handler = make(handler_timeout=0.05, wait=0), Hangs()
+    with pytest.raises(HandlerTimeoutError) as info:
+        await inbox.process(note("EV-H"), handler)
+    assert handler.cancelled
+    assert isinstance(info.value, TimeoutError)
+    assert (info.value.notification_id, info.value.timeout) == ("EV-H", 0.05)
+    assert "EV-H" in caplog.text and "cancelled" in caplog.text
+    # Released, not held until the lease: the next delivery runs the handler at once.
+    assert await inbox.process(note("EV-H"), handler) is Outcome.PROCESSED
+    assert await inbox.process(note("EV-H"), handler) is Outcome.DUPLICATE
+    assert handler.calls == 2
+
+
+async def test_without_handler_timeout_a_slow_handler_holds_its_claim(make: MakeInbox) -> None:
+    inbox, handler = make(wait=0), Recorder(delay=0.2)
+    first = asyncio.create_task(inbox.process(note(), handler))
+    await handler.started.wait()
+    assert await inbox.process(note(), handler) is Outcome.IN_PROGRESS
+    assert await first is Outcome.PROCESSED
+    assert handler.calls == ["EV-1"]
+
+
+async def test_a_handler_within_handler_timeout_completes(make: MakeInbox) -> None:
+    inbox, handler = make(handler_timeout=5.0), Recorder(delay=0.01)
+    assert await inbox.process(note(), handler) is Outcome.PROCESSED
+    assert await inbox.process(note(), handler) is Outcome.DUPLICATE
+
+
+async def test_the_handlers_own_timeout_error_is_not_taken_for_the_inbox_limit() -> None:
+    async def times_out(notification: Notification) -> None:
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(1)
+
+    inbox = MemoryInbox(handler_timeout=5.0)
+    with pytest.raises(TimeoutError) as info:
+        await inbox.process(note(), times_out)
+    assert not isinstance(info.value, HandlerTimeoutError)
+    assert len(inbox) == 0  # released, not recorded done
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "5", True])
+def test_handler_timeout_must_be_finite_positive_seconds(bad: Any, tmp_path: Path) -> None:
+    for build in (
+        lambda: MemoryInbox(handler_timeout=bad),
+        lambda: SqliteInbox(tmp_path / "inbox.db", handler_timeout=bad),
+    ):
+        with pytest.raises(ValidationError) as info:
+            build()
+        assert info.value.field == "handler_timeout"

@@ -18,7 +18,7 @@ Other frameworks call :func:`handle_notification` with the raw body bytes and th
 
 from ._headers import HeadersLike, headers_from_meta
 from ._http import NotificationHandler, aiohttp_handler, failure_body, handle_notification
-from ._inbox import HandlerNotAwaitableError, Inbox, MemoryInbox, Outcome
+from ._inbox import HandlerNotAwaitableError, HandlerTimeoutError, Inbox, MemoryInbox, Outcome
 from ._model import Notification
 from ._redis import RedisInbox
 from ._registry import DEFAULT_MODELS, EventRegistry, ResourceModel
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_MODELS",
     "EventRegistry",
     "HandlerNotAwaitableError",
+    "HandlerTimeoutError",
     "HeadersLike",
     "Inbox",
     "MemoryInbox",

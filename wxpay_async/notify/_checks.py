@@ -51,8 +51,12 @@ def is_async_callable(obj: object) -> bool:
     from a handler that forgot ``async`` without calling them, and calling one runs its side
     effect.
     """
+    # The common cases, decided without inspect's unwrapping (checked on every delivery):
+    # an ``async def`` function, and a bound ``async def`` method (``verifier.parse``).
+    if type(obj) is types.MethodType:
+        obj = obj.__func__
     if type(obj) is types.FunctionType and obj.__code__.co_flags & inspect.CO_COROUTINE:
-        return True  # the common case, decided without inspect's unwrapping (hot path)
+        return True
     while isinstance(obj, functools.partial):
         obj = obj.func
     if inspect.iscoroutinefunction(obj):

@@ -8,9 +8,10 @@ fixed per failure kind: no secret and no decrypted value can reach WeChat or a l
 400    verified but undecryptable or malformed (``DecryptionError``, ``MalformedNotificationError``)
 401    signature refused: missing headers, bad signature, ``WECHATPAY/SIGNTEST/`` probe,
        timestamp outside the window, unknown ``Wechatpay-Serial``
-500    the merchant's handler raised; its claim was released, WeChat's retry runs it again.
-       Also: an unexpected error while verifying (a bug, logged at ERROR with its stack), and
-       a handler that returned a non-awaitable (recorded as done; the retry is a duplicate)
+500    the merchant's handler raised, or outlived the inbox's ``handler_timeout`` and was
+       cancelled; its claim was released, WeChat's retry runs it again. Also: an
+       unexpected error while verifying (a bug, logged at ERROR with its stack), and a
+       handler that returned a non-awaitable (recorded as done; the retry is a duplicate)
 503    another delivery of the same ID is still in flight, or the trust/inbox store failed;
        WeChat retries later
 =====  ==========================================================================
@@ -49,7 +50,14 @@ from .._errors import (
 )
 from ._checks import check_handler, is_async_callable
 from ._headers import HeadersLike, as_header_mapping, text_of
-from ._inbox import HandlerNotAwaitableError, Inbox, MemoryInbox, Outcome, awaitable
+from ._inbox import (
+    HandlerNotAwaitableError,
+    HandlerTimeoutError,
+    Inbox,
+    MemoryInbox,
+    Outcome,
+    awaitable,
+)
 from ._model import Notification
 from ._verifier import NotificationVerifier
 
@@ -182,6 +190,9 @@ async def _handle(
         # A handler that is not async after all: the inbox recorded the ID as done (its side
         # effect has run) and logged the ERROR; WeChat's retry is answered as a duplicate.
         return 500, failure_body("handler failed")
+    except HandlerTimeoutError:
+        # Cancelled by the inbox (which logged it) and released: WeChat's retry runs it again.
+        return 500, failure_body("handler timed out")
     except Exception:
         if failed_in_handler:
             log.warning(

@@ -28,6 +28,13 @@ Limits — exactly-once holds only while both of these hold:
   naming the notification ID. Choose ``lease`` well above the longest stall, and run blocking
   work in a thread (``asyncio.to_thread``).
 
+A handler that never returns (an ``await`` on a dead connection without a timeout, say)
+would hold its claim for as long as the process lives, and every redelivery would be answered
+``IN_PROGRESS`` until WeChat Pay gives up. ``handler_timeout`` bounds it: the handler is
+cancelled after that many seconds, its claim released, and :class:`HandlerTimeoutError` raised
+(the HTTP layer answers 500, so WeChat's next retry runs the handler again). It is off by
+default, since cutting a legitimately long handler would make every retry fail the same way.
+
 Handlers are coroutine functions (see :func:`check_handler`); a plain function is refused
 before anything runs, since its side effect would already have happened by the time its
 ``None`` failed to be awaited.
@@ -47,10 +54,18 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
-from .._errors import ValidationError
+from .._errors import ValidationError, WxPayError
 from ._checks import check_clock, check_handler, seconds
 
-__all__ = ["Claim", "HandlerNotAwaitableError", "Identified", "Inbox", "MemoryInbox", "Outcome"]
+__all__ = [
+    "Claim",
+    "HandlerNotAwaitableError",
+    "HandlerTimeoutError",
+    "Identified",
+    "Inbox",
+    "MemoryInbox",
+    "Outcome",
+]
 
 log = logging.getLogger("wxpay_async.notify")
 
@@ -99,6 +114,23 @@ class HandlerNotAwaitableError(ValidationError):
     recorded: bool = False
 
 
+class HandlerTimeoutError(WxPayError, TimeoutError):
+    """The handler ran longer than the inbox's ``handler_timeout``; it was cancelled.
+
+    Its claim was released, so the next delivery of ``notification_id`` runs the handler
+    again. Only raised for the inbox's own limit: a ``TimeoutError`` raised by the handler
+    itself propagates unchanged.
+    """
+
+    def __init__(self, notification_id: str, timeout: float) -> None:
+        self.notification_id = notification_id
+        self.timeout = timeout
+        super().__init__(
+            f"notification {notification_id}: handler cancelled after {timeout:g} s"
+            " (handler_timeout); its claim was released for redelivery"
+        )
+
+
 def awaitable(result: object) -> Awaitable[Any]:
     """What a handler call returned, if it can be awaited; else :class:`HandlerNotAwaitableError`.
 
@@ -124,7 +156,10 @@ class Inbox(abc.ABC):
     ``lease``: how long a claim survives without a heartbeat (a crashed process's claim is
     free again after this). ``wait``: how long a duplicate delivery waits for an in-flight one
     before reporting ``IN_PROGRESS`` (``0`` answers at once). ``retention``: how long a done ID
-    is remembered. All are finite numbers of seconds (``ValidationError`` otherwise).
+    is remembered. ``handler_timeout``: ``None`` (the default) lets a handler run as long as it
+    takes; a number of seconds cancels it after that long, releases its claim and raises
+    :class:`HandlerTimeoutError`. All are finite numbers of seconds (``ValidationError``
+    otherwise).
 
     Exactly-once needs the handler not to block the event loop longer than ``lease`` and the
     store to stay reachable: a holder whose lease lapses loses its claim to the next delivery,
@@ -146,11 +181,15 @@ class Inbox(abc.ABC):
         wait: float = 2.0,
         retention: float = DEFAULT_RETENTION,
         poll_interval: float = 0.05,
+        handler_timeout: float | None = None,
     ) -> None:
         self.lease = seconds("lease", lease)
         self.wait = seconds("wait", wait, zero_ok=True)
         self.retention = seconds("retention", retention)
         self.poll_interval = seconds("poll_interval", poll_interval)
+        self.handler_timeout = (
+            None if handler_timeout is None else seconds("handler_timeout", handler_timeout)
+        )
 
     async def process(self, notification: N, handler: Callable[[N], Awaitable[Any]]) -> Outcome:
         """Run ``await handler(notification)`` unless its ID already succeeded or is in flight.
@@ -158,7 +197,8 @@ class Inbox(abc.ABC):
         Returns :attr:`Outcome.PROCESSED` after the handler succeeded,
         :attr:`Outcome.DUPLICATE` if it had succeeded before, :attr:`Outcome.IN_PROGRESS` if
         another delivery still holds the claim after ``wait`` seconds. An exception from the
-        handler releases the claim and propagates.
+        handler releases the claim and propagates; so does :class:`HandlerTimeoutError` when
+        the handler outlives ``handler_timeout``.
 
         ``handler`` must be an async callable (:func:`check_handler`: ``async def``
         functions, bound async methods, partials of them, objects with ``async def
@@ -182,7 +222,10 @@ class Inbox(abc.ABC):
             return Outcome.IN_PROGRESS
         beat = asyncio.create_task(self._beat(key, token)) if self.heartbeat else None
         try:
-            await awaitable(handler(notification))
+            if self.handler_timeout is None:
+                await awaitable(handler(notification))
+            else:
+                await self._run_limited(key, handler, notification, self.handler_timeout)
         except BaseException as exc:
             if isinstance(exc, HandlerNotAwaitableError) and not exc.recorded:
                 # The handler ran synchronously to its end: releasing would repeat its side
@@ -201,6 +244,20 @@ class Inbox(abc.ABC):
         # record "done", or the next delivery would run the handler a second time.
         await self._settle_surely(key, token, beat, succeeded=True)
         return Outcome.PROCESSED
+
+    @staticmethod
+    async def _run_limited(
+        key: str, handler: Callable[[N], Awaitable[Any]], notification: N, limit: float
+    ) -> None:
+        timer = asyncio.timeout(limit)
+        try:
+            async with timer:
+                await awaitable(handler(notification))
+        except TimeoutError:
+            if timer.expired():  # ours, not a TimeoutError the handler raised itself
+                log.warning("notification %s: handler cancelled after %g s", key, limit)
+                raise HandlerTimeoutError(key, limit) from None
+            raise
 
     async def _settle_surely(
         self, key: str, token: str, beat: asyncio.Task[None] | None, *, succeeded: bool
@@ -311,7 +368,8 @@ class MemoryInbox(Inbox):
     """An in-process inbox: duplicates are handled once per process (and per inbox object).
 
     Claims last until their handler returns or raises (a crash takes the whole memory with
-    it, so no lease is needed); done IDs are forgotten after ``retention`` seconds. Use
+    it, so no lease is needed); done IDs are forgotten after ``retention`` seconds;
+    ``handler_timeout`` as for :class:`Inbox`. Use
     :class:`SqliteInbox` or :class:`RedisInbox` when several processes receive notifications.
     """
 
@@ -330,8 +388,9 @@ class MemoryInbox(Inbox):
         wait: float = 2.0,
         retention: float = DEFAULT_RETENTION,
         clock: Callable[[], float] = time.monotonic,
+        handler_timeout: float | None = None,
     ) -> None:
-        super().__init__(wait=wait, retention=retention)
+        super().__init__(wait=wait, retention=retention, handler_timeout=handler_timeout)
         self._clock = check_clock(clock)
         self._claims: dict[str, str] = {}
         self._done: dict[str, float] = {}  # insertion order == completion order

@@ -67,8 +67,9 @@ class RedisInbox(Inbox):
 
     ``url_or_client`` is a ``redis://`` URL (the inbox then owns, and closes, its client) or
     a ``redis.asyncio.Redis`` (or ``RedisCluster``) you manage; a synchronous ``redis.Redis``
-    is refused. See :class:`Inbox` for ``lease``, ``wait`` and ``retention``, and for the
-    limits of exactly-once (a lapsed lease); ``prefix`` namespaces the keys.
+    is refused. See :class:`Inbox` for ``lease``, ``wait``, ``retention`` and
+    ``handler_timeout``, and for the limits of exactly-once (a lapsed lease); ``prefix``
+    namespaces the keys.
     """
 
     def __init__(
@@ -80,8 +81,15 @@ class RedisInbox(Inbox):
         wait: float = 2.0,
         retention: float = DEFAULT_RETENTION,
         poll_interval: float = 0.05,
+        handler_timeout: float | None = None,
     ) -> None:
-        super().__init__(lease=lease, wait=wait, retention=retention, poll_interval=poll_interval)
+        super().__init__(
+            lease=lease,
+            wait=wait,
+            retention=retention,
+            poll_interval=poll_interval,
+            handler_timeout=handler_timeout,
+        )
         redis_asyncio = _import_redis()
         if isinstance(url_or_client, str):
             try:

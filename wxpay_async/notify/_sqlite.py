@@ -66,11 +66,12 @@ WHERE (done_at IS NOT NULL AND done_at < ?1) OR (done_at IS NULL AND lease_until
 class SqliteInbox(Inbox):
     """An inbox in a SQLite file shared by every process on this machine.
 
-    ``path`` is created if missing. See :class:`Inbox` for ``lease``, ``wait`` and
-    ``retention``, and for the limits of exactly-once (a lapsed lease); ``busy_timeout``
-    (finite seconds >= 0) bounds how long one statement waits for another process's write
-    lock (on the worker thread, never on the event loop). ``clock`` returns Unix seconds and
-    must agree between processes (leases are stored as wall-clock times).
+    ``path`` is created if missing. See :class:`Inbox` for ``lease``, ``wait``,
+    ``retention`` and ``handler_timeout``, and for the limits of exactly-once (a lapsed
+    lease); ``busy_timeout`` (finite seconds >= 0) bounds how long one statement waits for
+    another process's write lock (on the worker thread, never on the event loop). ``clock``
+    returns Unix seconds and must agree between processes (leases are stored as wall-clock
+    times).
     """
 
     def __init__(
@@ -83,8 +84,15 @@ class SqliteInbox(Inbox):
         poll_interval: float = 0.05,
         busy_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        handler_timeout: float | None = None,
     ) -> None:
-        super().__init__(lease=lease, wait=wait, retention=retention, poll_interval=poll_interval)
+        super().__init__(
+            lease=lease,
+            wait=wait,
+            retention=retention,
+            poll_interval=poll_interval,
+            handler_timeout=handler_timeout,
+        )
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise ValidationError("path", "must be a file path")
         self.path = os.fspath(path)
