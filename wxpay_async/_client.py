@@ -30,8 +30,9 @@ from ._errors import (
     api_error_for,
 )
 from ._middlewares import CallMiddleware
+from ._validation import seconds
 from ._version import __version__
-from .crypto import max_plaintext_bytes
+from .crypto import SignedHeaders, max_plaintext_bytes
 from .crypto.fields import encrypt_checked
 from .trust import CertificateTrust, RawResponse, Trust
 
@@ -92,12 +93,15 @@ class WxPayClient:
         self.trust: Trust = trust if trust is not None else CertificateTrust()
         self.hosts = hosts or Hosts()
         self.retry = retry or RetryPolicy()
-        self.timeout = (
-            timeout
-            if isinstance(timeout, aiohttp.ClientTimeout)
-            else aiohttp.ClientTimeout(total=timeout, connect=min(10.0, timeout))
-        )
-        self.signature_window = signature_window
+        if isinstance(timeout, aiohttp.ClientTimeout):
+            if timeout.total is not None:
+                seconds("timeout.total", timeout.total)
+            self.timeout = timeout
+        else:
+            total = seconds("timeout", timeout)
+            self.timeout = aiohttp.ClientTimeout(total=total, connect=min(10.0, total))
+        # NaN would switch the replay check off (no comparison with NaN is true).
+        self.signature_window = seconds("signature_window", signature_window)
         self._access_token = access_token
         self._cached_token: str | None = access_token if isinstance(access_token, str) else None
         self._token_lock = asyncio.Lock()
@@ -252,7 +256,7 @@ class WxPayClient:
         except TransportError as exc:
             if not self._may_fail_over(host_name, exc):
                 raise
-            log.warning("%s: %s; failing over to the backup host", endpoint.name, exc)
+            log.warning("%s; failing over to the backup host", exc)
             raw = await self._send_once(call, "mainland_backup", body, headers)
         if raw.status >= 300 and endpoint.protocol == "v3":
             self._raise_for_status(endpoint, call, raw)
@@ -278,6 +282,8 @@ class WxPayClient:
         url = yarl.URL(base + call.canonical_url, encoded=True)
         session = self._session(base)
         started = time.perf_counter()
+        failure: TransportError | None = None
+        cause: BaseException | None = None
         try:
             # No redirects: an answer is WeChat's to verify, and a followed redirect would carry
             # the body and a freshly signed Authorization to wherever Location points.
@@ -293,15 +299,31 @@ class WxPayClient:
                 # The read-only, case-insensitive view: no copy, and ``raw.headers.get(
                 # "request-id")`` finds ``Request-ID`` whatever case the server used.
                 raw = RawResponse(status=response.status, headers=response.headers, body=payload)
+        except aiohttp.ConnectionTimeoutError as exc:  # before the generic timeout: not sent
+            failure = RequestTimeoutError(
+                f"{endpoint.name}: no connection within the timeout after {call.attempts}"
+                " attempt(s)",
+                connection_failed=True,
+            )
+            cause = exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise RequestTimeoutError(
+            failure = RequestTimeoutError(
                 f"{endpoint.name}: no answer within the timeout after {call.attempts} attempt(s)"
-            ) from _visible_cause(endpoint, exc)
+            )
+            cause = exc
         except aiohttp.ClientError as exc:
-            raise TransportError(
+            failure = TransportError(
                 f"{endpoint.name}: {type(exc).__name__} after {call.attempts} attempt(s)",
                 connection_failed=isinstance(exc, aiohttp.ClientConnectorError),
-            ) from _visible_cause(endpoint, exc)
+            )
+            cause = exc
+        if failure is not None:
+            if endpoint.protocol == "weixin":
+                # aiohttp's exceptions quote the URL, which carries the access token on
+                # api.weixin.qq.com: raised here, outside the except block, the error has
+                # neither a cause nor an implicit context to reach it through.
+                raise failure
+            raise failure from cause
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "%s %s -> %d in %.1f ms (attempts=%d, Request-ID=%s)",
@@ -318,7 +340,7 @@ class WxPayClient:
         code, message, detail = "UNKNOWN", "", None
         try:
             document = json.loads(raw.body) if raw.body else {}
-        except ValueError:
+        except (ValueError, RecursionError):
             document = {}
         if isinstance(document, dict):
             code = str(document.get("code") or code)
@@ -380,7 +402,13 @@ class WxPayClient:
             path=path,
             verify_response=False,
         )
-        return await self.send(endpoint)
+        raw = await self.send(endpoint)
+        if raw.status == 200:
+            # The list's signature is checked by the trust (against the list itself); its age
+            # is checked here, with this client's window, as for every other answer: a replayed
+            # old list would bring back certificates WeChat has since retired.
+            SignedHeaders.checked(raw.headers, self.signature_window)
+        return raw
 
 
 def _without_total(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
@@ -391,11 +419,6 @@ def _without_total(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
         sock_connect=timeout.sock_connect,
         ceil_threshold=timeout.ceil_threshold,
     )
-
-
-def _visible_cause(endpoint: Endpoint, exc: BaseException) -> BaseException | None:
-    # aiohttp's exceptions quote the URL, which carries the access token on api.weixin.qq.com.
-    return None if endpoint.protocol == "weixin" else exc
 
 
 def _encrypt_in_place(

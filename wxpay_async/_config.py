@@ -6,12 +6,14 @@ import os
 import random
 from binascii import b2a_base64
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ._errors import ValidationError
+from ._validation import seconds
 from .crypto import load_private_key
 from .crypto.signing import AUTH_SCHEMA, PKCS1, SHA256
 
@@ -51,9 +53,7 @@ class MerchantCredentials:
             raise ValidationError(
                 "serial_no", "must be the API certificate serial (hexadecimal digits)"
             )
-        key_bytes = apiv3_key.encode() if isinstance(apiv3_key, str) else bytes(apiv3_key)
-        if len(key_bytes) != 32:
-            raise ValidationError("apiv3_key", f"must be exactly 32 bytes (got {len(key_bytes)})")
+        key_bytes = _apiv3_key_bytes(apiv3_key)
         object.__setattr__(self, "mchid", mchid.strip())
         object.__setattr__(self, "serial_no", serial_no.strip().upper())
         object.__setattr__(self, "private_key", load_private_key(private_key))
@@ -127,6 +127,23 @@ def _alphanumeric(value: str) -> bool:
     return value.isascii() and value.isalnum()
 
 
+def _apiv3_key_bytes(apiv3_key: object) -> bytes:
+    # 32 ASCII characters (§B5). bytes(32) would be a zero key and bytes([..]) a list's.
+    if isinstance(apiv3_key, str):
+        if not apiv3_key.isascii():
+            raise ValidationError("apiv3_key", "must be 32 ASCII characters")
+        key_bytes = apiv3_key.encode()
+    elif isinstance(apiv3_key, (bytes, bytearray)):
+        key_bytes = bytes(apiv3_key)
+    else:
+        raise ValidationError(
+            "apiv3_key", f"must be a str or bytes of 32 characters, got {type(apiv3_key).__name__}"
+        )
+    if len(key_bytes) != 32:
+        raise ValidationError("apiv3_key", f"must be exactly 32 bytes (got {len(key_bytes)})")
+    return key_bytes
+
+
 def _hexadecimal(value: str) -> bool:
     return bool(value) and all(ch in _HEX_DIGITS for ch in value)
 
@@ -134,18 +151,36 @@ def _hexadecimal(value: str) -> bool:
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
-def _url(value: str) -> str:
-    return value.rstrip("/")
+def _url(value: object) -> object:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
+def _base_url(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # Checked here, not at the first call (where a bad URL is a TransportError naming nothing).
+    rule = "must be an http(s) base URL such as https://api.mch.weixin.qq.com"
+    if not isinstance(value, str):
+        raise ValidationError(f"hosts.{attribute.name}", rule)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValidationError(f"hosts.{attribute.name}", rule)
 
 
 @attrs.frozen(kw_only=True)
 class Hosts:
     """Base URLs of the four WeChat hosts; ``Hosts.single(url)`` points them all at one server."""
 
-    mainland: str = attrs.field(default="https://api.mch.weixin.qq.com", converter=_url)
-    mainland_backup: str = attrs.field(default="https://api2.mch.weixin.qq.com", converter=_url)
-    global_: str = attrs.field(default="https://apihk.mch.weixin.qq.com", converter=_url)
-    weixin: str = attrs.field(default="https://api.weixin.qq.com", converter=_url)
+    mainland: str = attrs.field(
+        default="https://api.mch.weixin.qq.com", converter=_url, validator=_base_url
+    )
+    mainland_backup: str = attrs.field(
+        default="https://api2.mch.weixin.qq.com", converter=_url, validator=_base_url
+    )
+    global_: str = attrs.field(
+        default="https://apihk.mch.weixin.qq.com", converter=_url, validator=_base_url
+    )
+    weixin: str = attrs.field(
+        default="https://api.weixin.qq.com", converter=_url, validator=_base_url
+    )
     #: On a connection failure (nothing sent) to ``mainland``, try ``mainland_backup`` once.
     #: Off by default, as in the official SDKs; never applies to apihk or api.weixin.qq.com.
     failover: bool = False
@@ -160,6 +195,21 @@ class Hosts:
         return str(getattr(self, name))
 
 
+def _attempts(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if type(value) is not int or value < 1:
+        raise ValidationError(attribute.name, "must be an integer >= 1")
+
+
+def _wait(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    seconds(attribute.name, value, zero_ok=True)
+
+
+def _deadline(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # NaN would end every call before its first request; a negative one, likewise.
+    if value is not None:
+        seconds(attribute.name, value)
+
+
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
     """When and how long to wait between attempts of one call.
@@ -170,11 +220,11 @@ class RetryPolicy:
     (attempts and waits) in seconds. ``sleep=False`` removes waiting (tests).
     """
 
-    attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
-    wait_initial: float = attrs.field(default=0.2, validator=attrs.validators.ge(0))
-    wait_max: float = attrs.field(default=5.0, validator=attrs.validators.ge(0))
-    wait_jitter: float = attrs.field(default=0.3, validator=attrs.validators.ge(0))
-    deadline: float | None = 30.0
+    attempts: int = attrs.field(default=4, validator=_attempts)
+    wait_initial: float = attrs.field(default=0.2, validator=_wait)
+    wait_max: float = attrs.field(default=5.0, validator=_wait)
+    wait_jitter: float = attrs.field(default=0.3, validator=_wait)
+    deadline: float | None = attrs.field(default=30.0, validator=_deadline)
     sleep: bool = True
 
     def wait_before(self, attempt: int, retry_after: float | None = None) -> float:

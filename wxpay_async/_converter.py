@@ -110,9 +110,15 @@ converter.register_structure_hook(bool, _strict(bool, "a boolean"))
 converter.register_structure_hook(dt.datetime, lambda v, _t: parse_rfc3339(v))
 converter.register_unstructure_hook(dt.datetime, format_rfc3339)
 converter.register_structure_hook(CompactTime, lambda v, _t: CompactTime(parse_compact_time(v)))
-converter.register_unstructure_hook(
-    CompactTime, lambda v: v.astimezone(CHINA_TZ).strftime("%Y%m%d%H%M%S")
-)
+
+
+def format_compact_time(value: dt.datetime) -> str:
+    """``yyyyMMddHHmmss`` in Beijing time (a naive value is taken as Beijing time already)."""
+    value = value.replace(tzinfo=CHINA_TZ) if value.tzinfo is None else value.astimezone(CHINA_TZ)
+    return value.strftime("%Y%m%d%H%M%S")
+
+
+converter.register_unstructure_hook(CompactTime, format_compact_time)
 converter.register_structure_hook(
     float,
     lambda v, _t: float(_strict((int, float), "a number")(v, _t)),  # type: ignore[arg-type]
@@ -242,12 +248,14 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         "cls": cls,
         "Mapping": Mapping,
         "ValidationError": ValidationError,
+        "check_required": check_required,
         "known": frozenset(f.name for f in fields if f.name != "extra"),
     }
     lines = [
         "def structure_model(data, _type):",
         "    if type(data) is not dict:",  # the JSON decoder's and most callers' type
         "        if isinstance(data, cls):",
+        "            check_required(data)",
         "            return data",
         "        if not isinstance(data, Mapping):",
         "            raise ValidationError('', f'must be an object, got {type(data).__name__}')",
@@ -369,10 +377,56 @@ converter.register_unstructure_hook_factory(attrs.has, _attrs_unstructure_factor
 
 
 def structure(data: Any, cls: type[T]) -> T:
-    """Validate and build ``cls`` from a mapping (or return ``data`` if it already is one)."""
+    """Validate and build ``cls`` from a mapping, or check a ``cls`` built directly.
+
+    A model built directly has run its field validators, which let ``None`` pass (optional
+    fields default to it); :func:`check_required` adds what the mapping path checks itself: no
+    required field, at any depth, is ``None``.
+    """
     if isinstance(data, cls):
+        if attrs.has(cls):
+            check_required(data)
         return data
     return converter.structure(data, cls)
+
+
+_REQUIRED: dict[type[Any], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+
+
+def _required(cls: type[Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``cls``'s required fields, and every field (whose values may hold nested models)."""
+    known = _REQUIRED.get(cls)
+    if known is None:
+        fields = [f for f in attrs.fields(cls) if f.name != "extra"]
+        required = tuple(f.name for f in fields if f.init and f.default is attrs.NOTHING)
+        known = _REQUIRED[cls] = (required, tuple(f.name for f in fields))
+    return known
+
+
+def check_required(model: Any) -> None:
+    """Raise ``ValidationError(path, "is required")`` for a required field left ``None``.
+
+    Walks nested models and lists of them; the path is dotted like the mapping path's
+    (``business.name``, ``items[2].id``).
+    """
+    required, names = _required(type(model))
+    for name in required:
+        if getattr(model, name) is None:
+            raise ValidationError(name, "is required")
+    for name in names:
+        value = getattr(model, name)
+        try:
+            if attrs.has(type(value)):
+                check_required(value)
+            elif type(value) in (list, tuple):
+                for i, item in enumerate(value):
+                    if attrs.has(type(item)):
+                        try:
+                            check_required(item)
+                        except ValidationError as exc:
+                            raise exc.prefixed(f"[{i}]") from None
+        except ValidationError as exc:
+            raise exc.prefixed(name) from None
 
 
 def unstructure(obj: Any) -> Any:

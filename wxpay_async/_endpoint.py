@@ -13,6 +13,7 @@ import attrs
 from ._config import HostName
 from ._errors import ValidationError
 from .crypto import Padding
+from .crypto.fields import padding_of
 
 __all__ = ["IDEMPOTENCY_KEY_RULE", "Endpoint", "check_idempotency_key", "new_idempotency_key"]
 
@@ -56,7 +57,7 @@ class Endpoint:
     idempotency_key: bool = False
     #: Dotted paths (``contact.name``) of request fields encrypted with the platform key.
     encrypted_fields: tuple[str, ...] = ()
-    padding: Padding = Padding.OAEP
+    padding: Padding = attrs.field(default=Padding.OAEP, converter=padding_of)
     #: ``"v3"``: signed request, verified response, ``{code, message}`` errors.
     #: ``"weixin"``: api.weixin.qq.com, access token, ``{errcode, errmsg}`` answers.
     protocol: Literal["v3", "weixin"] = "v3"

@@ -19,7 +19,12 @@ from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
 
 from ._config import MerchantCredentials, RetryPolicy
 from ._endpoint import Endpoint
-from ._errors import SignatureVerificationError, UnknownSerialError
+from ._errors import (
+    SignatureVerificationError,
+    TransportError,
+    UnknownSerialError,
+    WxPayError,
+)
 from .crypto import SignedHeaders
 
 if TYPE_CHECKING:
@@ -62,8 +67,8 @@ def should_retry(
     ``safe`` says whether the request may be sent again after it possibly reached the server.
     """
     if exc is not None:
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            return True  # the connection was never made: nothing was sent
+        if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)):
+            return True  # the connection was never made (refused, or timed out): nothing sent
         if isinstance(
             exc, (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.TimeoutError)
         ):
@@ -81,7 +86,7 @@ def should_retry(
 def _error_code(endpoint: Endpoint, body: bytes) -> str | None:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # unverified bytes: any proxy may have written them
         return None
     if not isinstance(document, dict):
         return None
@@ -112,6 +117,10 @@ class CallSettings(Protocol):
     signature_window: float
     #: ``total``: the limit of one attempt (connecting, sending, the whole answer).
     timeout: aiohttp.ClientTimeout
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client was closed (no further attempt may start)."""
 
 
 class CallMiddleware:
@@ -209,6 +218,11 @@ class CallMiddleware:
             log.info("%s attempt %d: %s; retrying in %.2fs", endpoint.name, attempt, outcome, wait)
             if wait > 0:
                 await asyncio.sleep(wait)
+            if settings.closed:
+                # aclose() ran meanwhile: its sessions are gone, so no attempt can start.
+                raise TransportError(
+                    f"{endpoint.name}: the client was closed before attempt {attempt + 1}"
+                )
 
     async def _sign_in_executor(
         self, req: ClientRequest, credentials: MerchantCredentials, executor: Executor
@@ -244,7 +258,18 @@ class CallMiddleware:
             return
         try:
             signed = SignedHeaders.checked(headers, window)
-            key = await trust.verification_key(signed.serial)
+            try:
+                key = await trust.verification_key(signed.serial)
+            except (SignatureVerificationError, UnknownSerialError):
+                raise
+            except WxPayError as exc:
+                # The key could not be fetched (a certificate download failed): the answer
+                # cannot be verified, but it is still WeChat's answer, not the download's.
+                raise UnknownSerialError(
+                    f"no key for Wechatpay-Serial {signed.serial}: fetching it failed"
+                    f" ({type(exc).__name__})",
+                    request_id=signed.request_id,
+                ) from exc
             if not signed.verifies(key, body):
                 raise SignatureVerificationError(
                     "response signature does not verify", request_id=signed.request_id

@@ -6,6 +6,7 @@ job, so a missing field and a bad value produce distinct messages.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ import attrs
 
 from ._errors import ValidationError
 
-__all__ = ["check_text", "count", "each", "https_url", "text", "utf8_at_most"]
+__all__ = ["check_text", "count", "each", "https_url", "seconds", "text", "utf8_at_most"]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -28,7 +29,8 @@ def text(
     describe: str | None = None,
 ) -> Validator:
     """A string of ``min_len..max_len`` characters, optionally matching ``pattern`` in full."""
-    compiled = re.compile(pattern) if pattern else None
+    # ASCII: ``\d`` must not match Arabic-Indic or full-width digits on the slow path.
+    compiled = re.compile(pattern, re.ASCII) if pattern else None
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None:
@@ -45,6 +47,25 @@ def text(
         _check_text(attribute.name, value, min_len, max_len, compiled, describe)
 
     return check
+
+
+def seconds(name: str, value: object, *, zero_ok: bool = False) -> float:
+    """``value`` as a float: a finite number of seconds, > 0 (or >= 0 with ``zero_ok``).
+
+    NaN and infinity are refused: every comparison with NaN is false, so ``window=nan`` would
+    switch the replay check off and ``wait=nan`` would poll forever, and an infinite lease
+    never frees a crashed process's claim.
+    """
+    rule = "must be a finite number of seconds " + (">= 0" if zero_ok else "> 0")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValidationError(name, rule)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ValidationError(name, rule) from None
+    if not math.isfinite(number) or number < 0 or (number == 0 and not zero_ok):
+        raise ValidationError(name, rule)
+    return number
 
 
 def check_text(field: str, value: Any, *, min_len: int = 1, max_len: int | None = None) -> str:
@@ -75,7 +96,13 @@ def _check_text(
         raise ValidationError(name, f"must be at most {max_len} characters (got {n})")
     if compiled is not None and not compiled.fullmatch(value):
         raise ValidationError(name, describe or f"must match {compiled.pattern}")
-    if not value.isascii() and any(ord(ch) > 0xFFFF for ch in value):
+    if value.isascii():
+        return
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # `from None`: its text would quote the value (a contact's)
+        raise ValidationError(name, "must be valid Unicode text (no lone surrogates)") from None
+    if any(ord(ch) > 0xFFFF for ch in value):
         # WeChat Pay accepts only 1-3 byte UTF-8 characters (no emoji / supplementary plane).
         raise ValidationError(
             name, "must not contain characters outside the Basic Multilingual Plane"
@@ -105,8 +132,15 @@ def https_url(max_len: int) -> Validator:
         if value is None:
             return
         _check_text(attribute.name, value, 1, max_len, None, None)
-        parts = urlsplit(value)
-        if parts.scheme != "https" or not parts.netloc:
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            # urlsplit drops tabs and line breaks, but the string itself is what is sent.
+            raise ValidationError(attribute.name, "must not contain spaces or control characters")
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:  # an unclosed IPv6 bracket, say
+            raise ValidationError(attribute.name, "must be an absolute https:// URL") from None
+        if parts.scheme != "https" or not host:
             raise ValidationError(attribute.name, "must be an absolute https:// URL")
         if parts.query or parts.fragment:
             raise ValidationError(attribute.name, "must not carry a query string or fragment")
@@ -138,7 +172,8 @@ def count(min_items: int = 1, max_items: int | None = None) -> Validator:
 
 def each(min_len: int = 1, max_len: int | None = None, *, pattern: str | None = None) -> Validator:
     """Every item of a sequence is a string of ``min_len..max_len`` characters."""
-    compiled = re.compile(pattern) if pattern else None
+    # ASCII: ``\d`` must not match Arabic-Indic or full-width digits on the slow path.
+    compiled = re.compile(pattern, re.ASCII) if pattern else None
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Sequence[Any] | None) -> None:
         if value is None:

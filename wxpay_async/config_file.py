@@ -8,9 +8,9 @@
     apiv3_key_env = "WXPAY_APIV3_KEY"               # or apiv3_key = "..." inline
 
     [trust]
-    mode = "public_key"                             # or "certificate" (optional region)
-    public_key_id = "PUB_KEY_ID_0114232134912410000000000000"
-    public_key_path = "wechatpay_public_key.pem"
+    mode = "public_key"                             # or "certificate" (optional region),
+    public_key_id = "PUB_KEY_ID_0114232134912410000000000000"   # or "combined" (both:
+    public_key_path = "wechatpay_public_key.pem"    # a migration; encrypts with the key)
 
     [hosts]                                          # omit for the real hosts
     single = "http://127.0.0.1:8480"
@@ -93,32 +93,64 @@ def _table(document: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value
 
 
+#: What the library's arguments are called in merchant.toml, for errors that name the key.
+_TOML_NAMES = {
+    "key_id": "public_key_id",
+    "public_key": "public_key_path",
+    "private_key": "private_key_path",
+}
+_TRUST_KEYS = {
+    "public_key": frozenset({"mode", "public_key_id", "public_key_path"}),
+    "certificate": frozenset({"mode", "region"}),
+    "combined": frozenset({"mode", "public_key_id", "public_key_path", "region"}),
+}
+
+
+def _renamed(exc: ValidationError, where: str, **names: str) -> ValidationError:
+    """``exc`` naming the merchant.toml key (``where`` + its name there) instead of the argument."""
+    head, dot, rest = exc.field.partition(".")
+    head = names.get(head, _TOML_NAMES.get(head, head))
+    return ValidationError(where + head + dot + rest, exc.rule)
+
+
+def _public_key_trust(table: Mapping[str, Any], base: Path) -> Callable[[], PublicKeyTrust]:
+    key_id = _text(table, "public_key_id", "trust.") or ""
+    path = base / (_text(table, "public_key_path", "trust.") or "")
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            "trust.public_key_path", f"cannot read {path}: {exc.strerror}"
+        ) from None
+    try:
+        PublicKeyTrust(key_id, pem)
+    except ValidationError as exc:
+        raise _renamed(exc, "trust.") from None
+    return lambda: PublicKeyTrust(key_id, pem)
+
+
+def _certificate_trust(table: Mapping[str, Any]) -> Callable[[], CertificateTrust]:
+    region = _text(table, "region", "trust.", required=False) or "mainland"
+    if region not in CERTIFICATE_PATHS:
+        raise ValidationError("trust.region", f"must be one of {', '.join(CERTIFICATE_PATHS)}")
+    return lambda: CertificateTrust(region=region)
+
+
 def _trust(table: Mapping[str, Any] | None, base: Path) -> Callable[[], Trust]:
     if table is None:
         raise ValidationError("trust", "the [trust] table is required (mode = ...)")
     mode = _text(table, "mode", "trust.")
+    if mode not in _TRUST_KEYS:
+        raise ValidationError("trust.mode", 'must be "public_key", "certificate" or "combined"')
+    _refuse_unknown(table, _TRUST_KEYS[mode], "trust.")
     if mode == "public_key":
-        _refuse_unknown(table, frozenset({"mode", "public_key_id", "public_key_path"}), "trust.")
-        key_id = _text(table, "public_key_id", "trust.") or ""
-        path = base / (_text(table, "public_key_path", "trust.") or "")
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise ValidationError(
-                "trust.public_key_path", f"cannot read {path}: {exc.strerror}"
-            ) from None
-        try:
-            PublicKeyTrust(key_id, pem)
-        except ValidationError as exc:
-            raise exc.prefixed("trust") from None
-        return lambda: PublicKeyTrust(key_id, pem)
+        return _public_key_trust(table, base)
     if mode == "certificate":
-        _refuse_unknown(table, frozenset({"mode", "region"}), "trust.")
-        region = _text(table, "region", "trust.", required=False) or "mainland"
-        if region not in CERTIFICATE_PATHS:
-            raise ValidationError("trust.region", f"must be one of {', '.join(CERTIFICATE_PATHS)}")
-        return lambda: CertificateTrust(region=region)
-    raise ValidationError("trust.mode", 'must be "public_key" or "certificate"')
+        return _certificate_trust(table)
+    # A migration between the two: answers signed either way verify; fields are encrypted
+    # with the public key (the trust listed first), where the migration is heading.
+    by_key, by_certificate = _public_key_trust(table, base), _certificate_trust(table)
+    return lambda: by_key() | by_certificate()
 
 
 def _hosts(table: Mapping[str, Any] | None) -> Hosts:
@@ -132,7 +164,10 @@ def _hosts(table: Mapping[str, Any] | None) -> Hosts:
     if single is not None:
         if any(key in table for key in _HOST_KEYS):
             raise ValidationError("hosts.single", "cannot be combined with individual hosts")
-        return attrs.evolve(Hosts.single(single), failover=failover)
+        try:
+            return attrs.evolve(Hosts.single(single), failover=failover)
+        except ValidationError as exc:
+            raise ValidationError("hosts.single", exc.rule) from None
     chosen = {key: _text(table, key, "hosts.", required=False) for key in _HOST_KEYS}
     return Hosts(**{k: v for k, v in chosen.items() if v is not None}, failover=failover)
 
@@ -144,6 +179,8 @@ def load_merchant_config(path: str | os.PathLike[str]) -> MerchantConfig:
         document = tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ValidationError("config", f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValidationError("config", f"{file} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError("config", f"{file} is not valid TOML: {exc}") from None
     _refuse_unknown(document, _TOP_KEYS, "")
@@ -155,13 +192,18 @@ def load_merchant_config(path: str | os.PathLike[str]) -> MerchantConfig:
     key_env = _text(document, "apiv3_key_env", "", required=False)
     if (inline_key is None) == (key_env is None):
         raise ValidationError("apiv3_key", "give exactly one of apiv3_key or apiv3_key_env")
-    credentials = MerchantCredentials.from_files(
-        mchid=mchid,
-        serial_no=serial_no,
-        private_key_path=key_path,
-        apiv3_key=inline_key,
-        apiv3_key_env=key_env,
-    )
+    try:
+        credentials = MerchantCredentials.from_files(
+            mchid=mchid,
+            serial_no=serial_no,
+            private_key_path=key_path,
+            apiv3_key=inline_key,
+            apiv3_key_env=key_env,
+        )
+    except ValidationError as exc:
+        # The APIv3 key's errors name where it came from: apiv3_key_env when it was read
+        # from the environment.
+        raise _renamed(exc, "", apiv3_key="apiv3_key_env" if key_env else "apiv3_key") from None
     trust_factory = _trust(_table(document, "trust"), base)
     return MerchantConfig(
         credentials=credentials,

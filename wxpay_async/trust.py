@@ -221,7 +221,7 @@ def _read_certificate_list(response: RawResponse, apiv3_key: bytes) -> list[Plat
         entries = document["data"]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # read before its signature
         raise SignatureVerificationError("certificate list is not the documented JSON") from None
     return [_listed_certificate(entry, apiv3_key) for entry in entries]
 

@@ -105,10 +105,27 @@ async def test_upload_retry_resends_identical_bytes_with_new_signatures(
     assert upload.media_id
 
 
+async def test_what_is_not_an_image_is_refused_before_sending(sb: Sandbox) -> None:
+    async with sb.client() as client:
+        with pytest.raises(ValidationError) as caught:
+            await media.upload_image(client, "fake.png", b"not an image at all")
+    assert caught.value.field == "data"
+    assert calls(sb, UPLOAD) == []
+
+
 async def test_server_refuses_what_is_not_an_image(sb: Sandbox) -> None:
+    # Past the client's own check (the same form with its file bytes swapped): the sandbox
+    # refuses it as WeChat does.
+    garbage = b"not an image at all"
+    form = media.build_multipart("fake.png", PNG)
+    old_hash, new_hash = hashlib.sha256(PNG).hexdigest(), hashlib.sha256(garbage).hexdigest()
+    meta = form.meta.replace(old_hash.encode(), new_hash.encode())
+    body = form.body.replace(form.meta, meta).replace(PNG, garbage)
     async with sb.client() as client:
         with pytest.raises(BadRequestError) as caught:
-            await media.upload_image(client, "fake.png", b"not an image at all")
+            await client.send(
+                media.UPLOAD, body=body, sign_body=meta, content_type=form.content_type
+            )
     assert caught.value.code == "PARAM_ERROR"
     assert len(calls(sb, UPLOAD)) == 1
 

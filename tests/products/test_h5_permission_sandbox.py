@@ -13,6 +13,8 @@ from wxpay_async import (
     NotFoundError,
     RateLimitedError,
     RetryPolicy,
+    ServerError,
+    TransportError,
     ValidationError,
     WxPayClient,
     converter,
@@ -178,7 +180,7 @@ async def test_domain_application_lifecycle(sb: Sandbox) -> None:
         await sb.review_h5_application(app.applyment_id, approve=True)
         request = launched(out_applyment_id="dom-001", domains=["new.example.com"])
         sb.faults.queue(f"POST {BASE}/domain/applications", "drop_after")
-        domain = await h5_permission.create_domain_application(client, request)
+        domain = await h5_permission.create_domain_application(client, request, replay_safe=True)
         await sb.review_h5_application(domain.applyment_id, approve=False, reason="unreachable")
         changed = await h5_permission.modify_domain_application(
             client,
@@ -186,7 +188,8 @@ async def test_domain_application_lifecycle(sb: Sandbox) -> None:
             {"domains": ["www.example.com"], "website_url": "https://www.example.com"},
         )
         fetched = await h5_permission.get_domain_application(client, domain.applyment_id)
-    # The dropped answer was retried; out_applyment_id made the replay the same application.
+    # replay_safe: the dropped answer was retried; out_applyment_id made the replay the same
+    # application (as the sandbox models it; WeChat does not document it, hence opt-in).
     posts = [r for r in calls(sb, f"{BASE}/domain/applications") if r.method == "POST"]
     assert [r.fault for r in posts] == ["drop_after", None]
     assert posts[0].body == posts[1].body
@@ -195,6 +198,23 @@ async def test_domain_application_lifecycle(sb: Sandbox) -> None:
     assert changed.applyment_state is ApplymentState.PENDING
     assert fetched.domains == ["www.example.com"]
     assert sum(1 for a in sb.state.h5_applications.values() if a.kind == "domain") == 1
+
+
+async def test_a_lost_domain_application_answer_is_not_replayed_by_default(sb: Sandbox) -> None:
+    async with sb.client() as client:
+        app = await h5_permission.create_application(client, launched())
+        await sb.review_h5_application(app.applyment_id, approve=True)
+        request = launched(out_applyment_id="dom-002", domains=["new.example.com"])
+        sb.faults.queue(f"POST {BASE}/domain/applications", "drop_after")
+        with pytest.raises(TransportError):
+            await h5_permission.create_domain_application(client, request)
+        sb.faults.queue(f"POST {BASE}/domain/applications", "system_error")
+        with pytest.raises(ServerError):
+            await h5_permission.create_domain_application(
+                client, launched(out_applyment_id="dom-003", domains=["b.example.com"])
+            )
+    posts = [r for r in calls(sb, f"{BASE}/domain/applications") if r.method == "POST"]
+    assert [r.fault for r in posts] == ["drop_after", "system_error"]  # one attempt each
 
 
 async def test_invalid_input_sends_nothing(sb: Sandbox) -> None:

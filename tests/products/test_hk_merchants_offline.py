@@ -53,7 +53,7 @@ def application(**changes: Any) -> dict[str, Any]:
         ({"registration_certificate_date": "2022-02-30"}, "registration_certificate_date", "date"),
         ({"business__business_type": "MAIL"}, "business.business_type", "ONLINE, OFFLINE, BOTH"),
         ({"business__mcc": "53444"}, "business.mcc", "4"),
-        ({"business__store_photos": [""]}, "business.store_photos[0]", "media IDs"),
+        ({"business__store_photos": [""]}, "business.store_photos[0]", "must not be empty"),
         ({"business__store_photos": "not json"}, "business.store_photos", "media IDs"),
         ({"channel_id": "c" * 21}, "channel_id", "at most 20"),
         ({"principal": {"name": "Ann"}}, "principal", "only for INDIVIDUAL"),

@@ -18,6 +18,9 @@ from wxpay_async.products import media
 from .conftest import Recorder
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256))
+#: What each extension's bytes must start with (the file formats' own signatures).
+SIGNATURES = {".jpg": b"\xff\xd8\xff", ".jpeg": b"\xff\xd8\xff", ".png": PNG[:8], ".bmp": b"BM"}
 
 
 def parse_form(upload: media.MultipartBody) -> list[tuple[dict[str, str], bytes]]:
@@ -59,13 +62,14 @@ def test_meta_is_signed_json_and_the_form_holds_meta_then_file() -> None:
     ],
 )
 def test_content_type_follows_the_extension(name: str, content_type: str) -> None:
-    (_, _), (file_headers, _) = parse_form(media.build_multipart(name, b"\xff\xd8\xffdata"))
+    data = SIGNATURES[name[name.rindex(".") :].lower()] + b"data"
+    (_, _), (file_headers, _) = parse_form(media.build_multipart(name, data))
     assert file_headers["content-type"] == content_type
 
 
 def test_each_build_is_self_consistent_and_the_boundary_is_declared() -> None:
-    first = media.build_multipart("a.jpg", b"x" * 10)
-    second = media.build_multipart("a.jpg", b"x" * 10)
+    first = media.build_multipart("a.jpg", JPEG)
+    second = media.build_multipart("a.jpg", JPEG)
     assert first.meta == second.meta  # the signed part is deterministic
     for upload in (first, second):
         boundary = upload.content_type.split("boundary=", 1)[1]
@@ -83,9 +87,13 @@ def test_each_build_is_self_consistent_and_the_boundary_is_declared() -> None:
         ('a".png', b"x", "filename", "plain file name"),
         ("dir/a.png", b"x", "filename", "plain file name"),
         ("a\r\nX-Evil: 1.png", b"x", "filename", "plain file name"),
+        ("\U0001f600.png", PNG, "filename", "Basic Multilingual Plane"),
         ("a.png", b"", "data", "empty"),
         ("a.png", b"x" * (2 * 1024 * 1024 + 1), "data", "2 MB"),
         ("a.png", "text", "data", "bytes"),
+        ("scan.jpg", b"%PDF-1.4 not an image", "data", "JPEG image"),
+        ("a.png", JPEG, "data", "PNG image"),  # the part's Content-Type would be wrong
+        ("a.bmp", PNG, "data", "BMP image"),
     ],
 )
 async def test_invalid_uploads_send_nothing(
@@ -100,7 +108,7 @@ async def test_invalid_uploads_send_nothing(
 
 
 def test_exactly_two_megabytes_is_accepted() -> None:
-    upload = media.build_multipart("big.jpg", b"\0" * (2 * 1024 * 1024))
+    upload = media.build_multipart("big.jpg", JPEG[:4] + b"\0" * (2 * 1024 * 1024 - 4))
     assert len(upload.body) > 2 * 1024 * 1024
     assert "bytes>" in repr(upload)
 
@@ -117,7 +125,9 @@ async def test_unknown_host_is_refused(quiet_client: tuple[WxPayClient, Recorder
 @given(
     stem=st.text(
         alphabet=st.characters(
-            blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters='"\\/'
+            max_codepoint=0xFFFF,  # WeChat takes 1-3-byte UTF-8 characters only
+            blacklist_categories=("Cc", "Cs", "Zl", "Zp"),
+            blacklist_characters='"\\/',
         ),
         min_size=1,
         max_size=40,
@@ -127,6 +137,7 @@ async def test_unknown_host_is_refused(quiet_client: tuple[WxPayClient, Recorder
 )
 def test_any_image_round_trips_through_the_form(stem: str, suffix: str, data: bytes) -> None:
     filename = stem + suffix
+    data = SIGNATURES[suffix.lower()] + data
     upload = media.build_multipart(filename, data)
     (_, meta), (file_headers, payload) = parse_form(upload)
     assert json.loads(meta) == {"filename": filename, "sha256": hashlib.sha256(data).hexdigest()}

@@ -185,7 +185,7 @@ def test_apiv3_key_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monk
         ),
         (
             BASE + KEY + PK_TRUST.format(id="KEY_1", path="wechatpay_public_key.pem"),
-            "trust.key_id",
+            "trust.public_key_id",  # the merchant.toml key, not the argument
         ),
         (BASE + KEY + CERT_TRUST + "surprise = 1\n", "trust.surprise"),
         ("mchidd = 1\n" + BASE + KEY + CERT_TRUST, "mchidd"),

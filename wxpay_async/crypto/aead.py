@@ -32,6 +32,14 @@ def decrypt(key: bytes, nonce: str, associated_data: str | None, ciphertext_b64:
     The APIv3 key is 32 bytes; shorter AES keys are accepted here only because the official
     Go SDK's own vector uses one (the credentials object enforces 32 bytes).
     """
+    if not (
+        type(nonce) is str
+        and type(ciphertext_b64) is str
+        and (associated_data is None or type(associated_data) is str)
+    ):
+        # Read from JSON before any signature is checked (a certificate list): a number or
+        # null there is a malformed ciphertext, not a crash.
+        raise DecryptionError("AES-GCM nonce, associated data and ciphertext must be strings")
     try:
         # strict_mode: the alphabet only, padding only at the end (b64decode(validate=True)
         # refuses the same inputs through a regex first, ~0.5 µs slower on a resource).

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
@@ -16,6 +19,7 @@ __all__ = [
     "parse_serial",
 ]
 
+_RSAKey = TypeVar("_RSAKey", RSAPrivateKey, RSAPublicKey)
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 #: RFC 5280 serials are at most 20 octets (40 digits); room for a written-out leading zero byte.
 _MAX_SERIAL_DIGITS = 64
@@ -30,14 +34,23 @@ def load_private_key(
 ) -> RSAPrivateKey:
     """Parse an RSA private key (PKCS#8 or PKCS#1 PEM) or pass an already loaded one through."""
     if isinstance(pem, RSAPrivateKey):
-        return pem
+        return _sized(pem, field)
     try:
         key = serialization.load_pem_private_key(_as_bytes(pem), password=None)
     except (ValueError, TypeError):
         # `from None`: the parser's own message and traceback could quote key material.
         raise ValidationError(field, "must be an unencrypted RSA private key in PEM form") from None
+    except UnsupportedAlgorithm:  # an SM2 (national-crypto) key, say
+        raise ValidationError(field, _NOT_RSA) from None
     if not isinstance(key, RSAPrivateKey):
-        raise ValidationError(field, "must be an RSA key (WeChat Pay v3 uses RSA-2048)")
+        raise ValidationError(field, _NOT_RSA)
+    return _sized(key, field)
+
+
+_NOT_RSA = "must be an RSA key (WeChat Pay v3 uses RSA-2048; SM2 and others are not supported)"
+
+
+def _sized(key: _RSAKey, field: str) -> _RSAKey:
     if key.key_size < 2048:
         raise ValidationError(field, f"RSA key must be at least 2048 bits, got {key.key_size}")
     return key
@@ -51,28 +64,30 @@ def load_certificate(
         return pem
     try:
         return x509.load_pem_x509_certificate(_as_bytes(pem))
-    except ValueError:
+    except (ValueError, TypeError):
         raise ValidationError(field, "must be an X.509 certificate in PEM form") from None
 
 
 def load_public_key(pem: str | bytes | RSAPublicKey, *, field: str = "public_key") -> RSAPublicKey:
     """Parse an RSA public key from a ``PUBLIC KEY`` PEM or a certificate PEM."""
     if isinstance(pem, RSAPublicKey):
-        return pem
-    raw = _as_bytes(pem)
+        return _sized(pem, field)
     key: object
     try:
+        raw = _as_bytes(pem)
         if b"CERTIFICATE" in raw:
             key = x509.load_pem_x509_certificate(raw).public_key()
         else:
             key = serialization.load_pem_public_key(raw)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ValidationError(
             field, "must be an RSA public key or certificate in PEM form"
         ) from None
+    except UnsupportedAlgorithm:
+        raise ValidationError(field, _NOT_RSA) from None
     if not isinstance(key, RSAPublicKey):
-        raise ValidationError(field, "must be an RSA public key")
-    return key
+        raise ValidationError(field, _NOT_RSA)
+    return _sized(key, field)
 
 
 def certificate_serial(cert: x509.Certificate) -> str:

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import types
 from collections.abc import Callable
 from typing import Any
 
 from .._errors import ValidationError
+from .._validation import seconds
 
 __all__ = ["check_clock", "check_handler", "is_async_callable", "seconds"]
-
-
-def seconds(name: str, value: object, *, zero_ok: bool = False) -> float:
-    """``value`` as a float: a finite number of seconds, > 0 (or >= 0 with ``zero_ok``).
-
-    NaN and infinity are refused: every comparison with NaN is false, so ``window=nan`` would
-    switch the replay check off and ``wait=nan`` would poll forever, and an infinite lease
-    never frees a crashed process's claim.
-    """
-    rule = "must be a finite number of seconds " + (">= 0" if zero_ok else "> 0")
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise ValidationError(name, rule)
-    try:
-        number = float(value)
-    except OverflowError:  # an int too large for a float
-        raise ValidationError(name, rule) from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not zero_ok):
-        raise ValidationError(name, rule)
-    return number
 
 
 def check_clock(clock: object, name: str = "clock") -> Callable[[], float]:

@@ -41,6 +41,15 @@ CONTENT_TYPES = {
     ".bmp": "image/bmp",
 }
 
+#: Extension → the bytes every file of that format starts with.
+_MAGIC = {
+    ".jpg": b"\xff\xd8\xff",
+    ".jpeg": b"\xff\xd8\xff",
+    ".png": b"\x89PNG\r\n\x1a\n",
+    ".bmp": b"BM",
+}
+_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP"}
+
 UPLOAD = Endpoint(
     name="media.upload",
     method="POST",
@@ -75,6 +84,11 @@ def _check_filename(filename: Any) -> str:
         raise ValidationError("filename", "must be a non-empty string")
     if len(filename) > MAX_FILENAME:
         raise ValidationError("filename", f"must be at most {MAX_FILENAME} characters")
+    if not filename.isascii() and any(ord(ch) > 0xFFFF for ch in filename):
+        # Signed into the meta JSON: WeChat takes 1-3-byte UTF-8 characters only (§B1).
+        raise ValidationError(
+            "filename", "must not contain characters outside the Basic Multilingual Plane"
+        )
     if any(ch in filename for ch in '"\\/\r\n') or not filename.isprintable():
         # It is written into a Content-Disposition header: no quotes, separators or controls.
         raise ValidationError(
@@ -86,7 +100,7 @@ def _check_filename(filename: Any) -> str:
     return suffix
 
 
-def _check_data(data: Any) -> bytes:
+def _check_data(data: Any, suffix: str) -> bytes:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValidationError("data", f"must be bytes, got {type(data).__name__}")
     payload = bytes(data)
@@ -96,6 +110,9 @@ def _check_data(data: Any) -> bytes:
         raise ValidationError(
             "data", f"must be at most 2 MB ({MAX_BYTES} bytes), got {len(payload)}"
         )
+    if not payload.startswith(_MAGIC[suffix]):
+        # The part's Content-Type follows the extension: the bytes must be that format.
+        raise ValidationError("data", f"must be a {_FORMAT[suffix]} image, as its file name says")
     return payload
 
 
@@ -103,10 +120,11 @@ def build_multipart(filename: str, data: bytes) -> MultipartBody:
     """Validate and build the upload once: ``meta`` JSON, then the two-part form around it.
 
     Raises ``ValidationError`` (``filename`` or ``data``) for an unsupported extension, a name
-    over 128 characters, an empty file or one over 2 MB.
+    over 128 characters or with characters outside the BMP, an empty file, one over 2 MB, or
+    bytes that are not the format the extension names (JPEG, PNG or BMP, by their signature).
     """
     suffix = _check_filename(filename)
-    payload = _check_data(data)
+    payload = _check_data(data, suffix)
     meta = dumps({"filename": filename, "sha256": hashlib.sha256(payload).hexdigest()})
     boundary = uuid.uuid4().hex
     while boundary.encode() in payload:  # pragma: no cover - 2**-128 per attempt

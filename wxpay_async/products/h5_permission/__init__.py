@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from ..._client import WxPayClient
 from ..._converter import structure
 from ..._endpoint import Endpoint
@@ -92,8 +94,10 @@ CREATE_DOMAIN = Endpoint(
     method="POST",
     host="global_",
     path=f"{_BASE}/domain/applications",
-    retry_safe=True,  # out_applyment_id is the merchant's unique business key
+    # Not retried after SYSTEM_ERROR or a lost answer: WeChat does not document refusing a
+    # second application with the same out_applyment_id, and nothing queries by it (§B11).
 )
+_CREATE_DOMAIN_REPLAY_SAFE = attrs.evolve(CREATE_DOMAIN, retry_safe=True)
 GET_DOMAIN = Endpoint(
     name="h5_permission.get_domain",
     method="GET",
@@ -173,16 +177,27 @@ async def modify_application(
 
 
 async def create_domain_application(
-    client: WxPayClient, application: H5DomainApplicationRequest | dict[str, Any]
+    client: WxPayClient,
+    application: H5DomainApplicationRequest | dict[str, Any],
+    *,
+    replay_safe: bool = False,
 ) -> H5DomainApplication:
-    """Apply to change a sub-merchant's H5 payment domains.
+    """Apply to change a sub-merchant's (or, without ``sub_mchid``, your own) H5 domains.
 
-    Errors: ``BadRequestError`` PARAM_ERROR / INVALID_REQUEST, ``ForbiddenError`` NO_AUTH;
-    SYSTEM_ERROR and rate limits are retried (``out_applyment_id`` makes a retry safe).
+    Errors: ``BadRequestError`` PARAM_ERROR / INVALID_REQUEST, ``ForbiddenError`` NO_AUTH.
+    Rate-limited answers are retried. SYSTEM_ERROR and a lost answer are not, by default:
+    WeChat does not document de-duplicating on ``out_applyment_id`` (spec §A2.3, §B11), and
+    no query takes it, so after either the application may exist; wait for its review
+    notification at ``notify_url``, or ask WeChat Pay, before applying again.
+    ``replay_safe=True`` (once WeChat Pay has confirmed that a repeated ``out_applyment_id``
+    is the same application) retries them too, with the same body.
     Doc: https://pay.weixin.qq.com/wiki/doc/api_external/ch/apis/chapter4_4_4.shtml
     """
+    if type(replay_safe) is not bool:
+        raise ValidationError("replay_safe", "must be True or False")
     model = structure(application, H5DomainApplicationRequest)
-    return await client.call(CREATE_DOMAIN, H5DomainApplication, payload=model)
+    endpoint = _CREATE_DOMAIN_REPLAY_SAFE if replay_safe else CREATE_DOMAIN
+    return await client.call(endpoint, H5DomainApplication, payload=model)
 
 
 async def get_domain_application(

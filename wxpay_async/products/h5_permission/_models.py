@@ -257,10 +257,11 @@ class H5DomainApplicationRequest:
     """Body of ``POST /v3/global/merchant/h5/permission/domain/applications``.
 
     ``out_applyment_id`` is the merchant's own unique number; its length is unpublished
-    (1-64 accepted here).
+    (1-64 accepted here). ``sub_mchid`` is optional: without it the institution applies for
+    its own domains (OpenAPI: "为自身和子商户发起").
     """
 
-    sub_mchid: str = attrs.field(validator=identifier())
+    sub_mchid: str | None = attrs.field(default=None, validator=identifier())
     domains: list[str] = attrs.field(validator=_domains)
     website_url: str = attrs.field(validator=_website())
     out_applyment_id: str = attrs.field(validator=text(1, 64))

@@ -12,7 +12,7 @@ import attrs
 
 from ..._converter import converter
 from ..._errors import ValidationError
-from ..._validation import text, utf8_at_most
+from ..._validation import check_text, text, utf8_at_most
 from .._common import identifier, instance_of, media_id, member_of, positive_int, require
 
 __all__ = [
@@ -64,7 +64,7 @@ _EMAIL = r"[^@\s]+@[^@\s]+\.[^@\s]+"
 _PHONE = r"\+?[0-9][0-9 -]*"
 _PHONE_RULE = "must be a phone number (digits, spaces or dashes, optional leading +)"
 _DATE_WORDS = frozenset({"PERMANENT", "N/A"})
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 _email = text(1, None, pattern=_EMAIL, describe="must be an email address")
@@ -92,7 +92,7 @@ def _store_photos(value: Any) -> Any:
     """Encode a list of media IDs as the JSON-array string the /hk/v3 API expects."""
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
         return json.dumps(list(value), ensure_ascii=False, separators=(",", ":"))
     return value  # the validator names the field and the rule
 
@@ -105,13 +105,13 @@ def _check_store_photos(_inst: Any, attribute: attrs.Attribute[Any], value: Any)
         raise ValidationError(attribute.name, rule)
     try:
         items = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValidationError(attribute.name, rule) from None
     if not isinstance(items, list) or not items:
         raise ValidationError(attribute.name, rule)
     for i, item in enumerate(items):
-        if not isinstance(item, str) or not 1 <= len(item) <= 128:
-            raise ValidationError(f"{attribute.name}[{i}]", rule)
+        # Text rules as for every other field: BMP only (§B1), valid Unicode.
+        check_text(f"{attribute.name}[{i}]", item, max_len=128)
 
 
 def _structure_store_photos(value: Any, _type: Any) -> StorePhotos:
@@ -154,7 +154,7 @@ class Person:
 
 
 def _registration_date(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is None or value in _DATE_WORDS:
+    if value is None or (isinstance(value, str) and value in _DATE_WORDS):
         return
     rule = "must be YYYY-MM-DD, PERMANENT or N/A"
     if not isinstance(value, str) or not _DATE.fullmatch(value):

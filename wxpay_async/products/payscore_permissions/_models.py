@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ..._converter import CompactTime
+from ..._errors import ValidationError
 from ..._validation import Validator, https_url, text
 from .._common import identifier
 
@@ -69,6 +70,13 @@ class PermissionApplication:
     notify_url: str | None = attrs.field(default=None, validator=https_url(255))
 
 
+def _aware_datetime(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Compared with an aware "now": a naive datetime or a string would fail only later, as a
+    # TypeError inside the launch builders.
+    if not isinstance(value, dt.datetime) or value.utcoffset() is None:
+        raise ValidationError(attribute.name, "must be a timezone-aware datetime")
+
+
 @attrs.frozen(kw_only=True)
 class PermissionsToken:
     """The pre-authorization answer.
@@ -79,7 +87,7 @@ class PermissionsToken:
     """
 
     apply_permissions_token: str = attrs.field(repr=False)
-    expires_at: dt.datetime
+    expires_at: dt.datetime = attrs.field(validator=_aware_datetime)
     extra: dict[str, Any] = attrs.field(factory=dict)
 
     def expired(self, now: dt.datetime | None = None) -> bool:
