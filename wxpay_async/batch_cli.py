@@ -35,8 +35,9 @@ from typing import IO, Any
 from ._client import WxPayClient
 from ._config import RetryPolicy
 from ._errors import ValidationError
-from .batch import Progress, _unit, onboard_many
+from .batch import Journal, Progress, _unit, onboard_many
 from .config_file import MerchantConfig, load_merchant_config
+from .crypto import Padding
 
 __all__ = ["configure", "run"]
 
@@ -85,6 +86,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="K/N",
         help="run only the jobs of shard K of N (K = 0..N-1, by job id): N commands on one "
         "file and one --journal, started by hand (--processes does this for you)",
+    )
+    parser.add_argument(
+        "--padding",
+        choices=("pkcs1v15", "oaep"),
+        default=None,
+        help="RSA padding of the contact fields (default: the library's, PKCS#1 v1.5 for "
+        "/hk/v3; whether the endpoint also takes OAEP is unconfirmed)",
+    )
+    parser.add_argument(
+        "--store-photos-as",
+        choices=("string", "array"),
+        default=None,
+        help="business.store_photos as a JSON-array string (default) or an array (unconfirmed)",
     )
     # Internal: a process started by --processes writes "<in flight>\t<ok>\t<from journal>\t
     # <result JSON>" lines for its parent, and neither a progress line nor a summary of its own.
@@ -146,8 +160,18 @@ def _jobs(path: Path, shard: tuple[int, int] = (0, 1)) -> Iterator[Any]:
 
 
 def _count_jobs(path: Path) -> int | None:
-    """Jobs in the file, for the progress total (``None`` for stdin)."""
-    return None if str(path) == "-" else sum(1 for _ in _lines(path))
+    """Jobs in the file, for the progress total; ``None`` for stdin or any other stream (a
+    pipe such as ``<(zcat jobs.gz)`` can be read once only: counting would consume it)."""
+    return sum(1 for _ in _lines(path)) if _is_regular_file(path) else None
+
+
+def _is_regular_file(path: Path) -> bool:
+    if str(path) == "-":
+        return False
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:
+        return False
 
 
 class _ProgressView:
@@ -234,6 +258,8 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
                 concurrency=args.concurrency,
                 journal=args.journal,
                 on_progress=on_progress,
+                padding=_PADDINGS[args.padding],
+                store_photos_as=args.store_photos_as,
             )
             async with contextlib.aclosing(results):  # stopped: its jobs stay resumable
                 async for result in results:
@@ -407,6 +433,10 @@ def _worker_command(args: argparse.Namespace, k: int, n: int) -> list[str]:
         "--progress=none",
         "--worker",
     ]
+    if args.padding is not None:
+        options.append(f"--padding={args.padding}")
+    if args.store_photos_as is not None:
+        options.append(f"--store-photos-as={args.store_photos_as}")
     boot = [sys.executable, "-P", "-c", _WORKER_BOOT, _PACKAGE_ROOT]
     return [*boot, "onboard", *options, "--", str(args.jobs)]  # a file name may start with -
 
@@ -560,6 +590,11 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"--config: {exc}", file=sys.stderr)
         return 2
+    try:  # opened (and created) before the results file is: a bad journal empties nothing
+        Journal(args.journal).close()
+    except ValidationError as exc:
+        print(f"--journal: {exc.rule}", file=sys.stderr)
+        return 2
     if args.processes > 1:
         return asyncio.run(_run_processes(args))
     if not args.worker:
@@ -584,6 +619,28 @@ def _frames_off_stdout(args: argparse.Namespace) -> Iterator[None]:
             os.close(args.frames_fd)
 
 
+_PADDINGS = {None: None, "pkcs1v15": Padding.PKCS1V15, "oaep": Padding.OAEP}
+
+
+def _same_file(out: Path, jobs: Path, journal: Path) -> str:
+    """What ``out`` would overwrite (the jobs file, the journal or its WAL files), or ``""``."""
+    if str(jobs) != "-" and _is(out, jobs):
+        return "the jobs file"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if _is(out, journal.with_name(journal.name + suffix)):
+            return "the journal" if not suffix else f"the journal's {suffix[1:]} file"
+    return ""
+
+
+def _is(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return a.samefile(b)
+    except OSError:
+        pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _refusal(args: argparse.Namespace) -> str:
     """What is wrong with the arguments, or ``""``."""
     if args.concurrency < 1 or args.attempts < 1:
@@ -594,8 +651,15 @@ def _refusal(args: argparse.Namespace) -> str:
         return "--processes must be at least 1"
     if str(args.jobs) != "-" and not args.jobs.exists():
         return f"{args.jobs}: no such file"
-    if args.processes > 1 and str(args.jobs) == "-":
-        return "--processes needs a file, not stdin: each process reads it"
+    if str(args.jobs) != "-" and args.jobs.is_dir():
+        return f"{args.jobs}: is a directory, not a JSON Lines file"
+    if args.processes > 1 and not _is_regular_file(args.jobs):
+        return "--processes needs a regular file (not stdin or a pipe): each process reads it"
+    clash = _same_file(args.out, args.jobs, args.journal)
+    if clash:
+        return f"--out {args.out} is {clash}: writing results there would destroy it"
+    if args.out.is_dir() or not args.out.parent.is_dir():
+        return f"--out {args.out}: not a file in an existing directory"
     if args.processes > 1 and args.shard != (0, 1):
         return "--processes runs the shards itself; leave out --shard"
     if args.worker and str(args.jobs) == "-":

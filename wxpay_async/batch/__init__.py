@@ -32,7 +32,7 @@ from collections.abc import (
     Mapping,
 )
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -48,6 +48,7 @@ from .._errors import (
     ValidationError,
 )
 from ..crypto import Padding
+from ..crypto.fields import padding_of
 from ..products import hk_merchants
 from ._journal import JobRecord, JobState, Journal, Settled
 
@@ -69,7 +70,8 @@ _RETRYABLE_ERRORS = (
 class Job:
     """One onboarding: an application (model or wire mapping) and an optional stable id."""
 
-    application: Any
+    #: Not in ``repr()``: a wire mapping holds the contact's plaintext.
+    application: Any = attrs.field(repr=False)
     job_id: str | None = None
 
 
@@ -114,7 +116,9 @@ class Progress:
 class _Unit:
     job_id: str
     content_hash: str
-    application: Any
+    application: Any = attrs.field(repr=False)
+    #: Why the job fails before anything is tried (an id that cannot be stored), or ``None``.
+    problem: str | None = None
 
 
 #: Canonical JSON for content hashes (one encoder: ``json.dumps`` with options builds one a call).
@@ -124,7 +128,9 @@ _CANONICAL = one_shot_encoder(json.JSONEncoder(sort_keys=True, ensure_ascii=Fals
 
 def _content_hash(application: Any) -> str:
     plain = unstructure(application) if attrs.has(type(application)) else application
-    return hashlib.sha256(_CANONICAL(plain).encode()).hexdigest()
+    # surrogatepass: a lone surrogate (valid JSON, not valid Unicode) still hashes, so its row
+    # fails validation alone; text without one encodes as before (ids in journals unchanged).
+    return hashlib.sha256(_CANONICAL(plain).encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _unit(item: Any) -> _Unit:
@@ -142,8 +148,20 @@ def _unit(item: Any) -> _Unit:
         application, job_id = item, None
     digest = _content_hash(application)
     given = "" if job_id is None else str(job_id)
+    problem = None
+    if not given.isascii():
+        try:
+            given.encode()
+        except UnicodeEncodeError:
+            # The journal cannot store it: the job fails alone, under the id with its lone
+            # surrogates escaped (``bad-\\ud800``), which its result then shows.
+            given = given.encode("utf-8", "backslashreplace").decode()
+            problem = "job_id: must be valid Unicode text (it holds a lone surrogate)"
     return _Unit(
-        job_id=given or f"sha256:{digest[:32]}", content_hash=digest, application=application
+        job_id=given or f"sha256:{digest[:32]}",
+        content_hash=digest,
+        application=application,
+        problem=problem,
     )
 
 
@@ -169,12 +187,14 @@ class _Runner:
         client: WxPayClient,
         journal: Journal,
         padding: Padding | None,
+        store_photos_as: Literal["string", "array"] | None,
         report: Callable[[JobResult | BaseException], None],
     ) -> None:
         self.client = client
         self.journal = journal
         self.group = journal.group_commit()
         self.padding = padding
+        self.store_photos_as = store_photos_as
         self.report = report
         self.active: set[str] = set()
         #: Jobs whose last row is posted and not yet committed (a subset of ``active``).
@@ -245,6 +265,10 @@ class _Runner:
         record = self.journal.get(unit.job_id) if lookup else None
         if record is not None and self._finished(record, unit):
             return _stored_result(record)
+        if unit.problem is not None:
+            return await self._failed(
+                unit, "VALIDATION_ERROR", unit.problem, retryable=False, seen=record, lookup=lookup
+            )
         if lost and record is not None and record.state is JobState.PREPARED:
             return _claimed_elsewhere(unit)
         if (
@@ -253,7 +277,9 @@ class _Runner:
             and record.state is not JobState.DONE
             and (record.state is JobState.PREPARED or record.retryable)
         ):
-            # What WeChat may already have seen: same key, same bytes.
+            # What WeChat may already have seen: same key, same bytes. Its outcome is the
+            # stored content's (a corrected row's content is tried only after it).
+            sent_hash = record.content_hash or unit.content_hash
             prepared = hk_merchants.PreparedCreate(
                 idempotency_key=record.idempotency_key or "",
                 body=record.body,
@@ -263,7 +289,10 @@ class _Runner:
         else:
             try:
                 prepared = await hk_merchants.prepare_create(
-                    self.client, unit.application, padding=self.padding
+                    self.client,
+                    unit.application,
+                    padding=self.padding,
+                    store_photos_as=self.store_photos_as,
                 )
             except ValidationError as exc:
                 return await self._failed(
@@ -273,6 +302,7 @@ class _Runner:
                 return await self._failed(
                     unit, type(exc).__name__, str(exc), retryable=True, seen=record, lookup=lookup
                 )
+            sent_hash = unit.content_hash
             claimed = await self.group.write(
                 self.journal.prepared,
                 unit.job_id,
@@ -289,14 +319,14 @@ class _Runner:
             created = await hk_merchants.send_prepared(self.client, prepared)
         except APIError as exc:
             retryable = isinstance(exc, _RETRYABLE_ERRORS)
-            self._failed_after_sending(unit, exc.code, exc.message, retryable, key)
+            self._failed_after_sending(unit, sent_hash, exc.code, exc.message, retryable, key)
             return None
         except _RETRYABLE_ERRORS as exc:
-            self._failed_after_sending(unit, type(exc).__name__, str(exc), True, key)
+            self._failed_after_sending(unit, sent_hash, type(exc).__name__, str(exc), True, key)
             return None
         except Exception as exc:
             log.exception("job %s: unexpected error", unit.job_id)
-            self._failed_after_sending(unit, type(exc).__name__, str(exc), True, key)
+            self._failed_after_sending(unit, sent_hash, type(exc).__name__, str(exc), True, key)
             return None
         status = None if created.verification_status is None else str(created.verification_status)
         result = JobResult(
@@ -359,14 +389,18 @@ class _Runner:
         return await self._run(unit, lookup=True, lost=True)
 
     def _failed_after_sending(
-        self, unit: _Unit, code: str, message: str, retryable: bool, key: str
+        self, unit: _Unit, sent_hash: str, code: str, message: str, retryable: bool, key: str
     ) -> None:
-        """Post a failure after sending (the key and bytes stay for a retry); ``None``."""
+        """Post a failure after sending (the key and bytes stay for a retry); ``None``.
+
+        Recorded under ``sent_hash``, the content whose bytes went out: after a re-send of a
+        stored request, that is the stored content, so a corrected row is still tried next.
+        """
         result = _failure(unit, code, message, retryable, key)
         self.group.post(
             self.journal.failed,
             unit.job_id,
-            unit.content_hash,
+            sent_hash,
             code,
             message,
             retryable=retryable,
@@ -412,16 +446,23 @@ async def onboard_many(
     journal: str | Path | Journal = "onboarding.db",
     on_progress: Callable[[Progress], None] | None = None,
     padding: Padding | None = None,
+    store_photos_as: Literal["string", "array"] | None = None,
 ) -> AsyncGenerator[JobResult, None]:
     """Onboard many HK sub-merchants; yields one :class:`JobResult` per job as each finishes.
 
     Items may be application mappings/models (job id = hash of the content), :class:`Job`
     objects, or ``{"job_id": ..., "application": {...}}`` mappings. Stopping the iteration (or
     cancelling) leaves in-flight jobs ``prepared`` in the journal; the next run re-sends them
-    with their stored key and bytes.
+    with their stored key and bytes. ``padding`` and ``store_photos_as`` choose the wire
+    forms the spec leaves open, as for :func:`hk_merchants.prepare_create` (they apply to
+    requests prepared now; a re-sent request keeps its stored bytes).
     """
-    if concurrency < 1:
-        raise ValidationError("concurrency", "must be at least 1")
+    if type(concurrency) is not int or concurrency < 1:
+        raise ValidationError("concurrency", "must be an integer of at least 1")
+    if padding is not None:
+        padding = padding_of(padding)
+    if store_photos_as not in (None, "string", "array"):
+        raise ValidationError("store_photos_as", "must be 'string' or 'array'")
     # A plain iterable is read by the workers themselves, one row each time one is free (no
     # task or queue in between), through a generator: once the input ends or fails, or a row
     # cannot be hashed, it stays finished, so no row after that one is read or sent. An async
@@ -438,7 +479,7 @@ async def onboard_many(
     own_journal = not isinstance(journal, Journal)
     store = Journal(journal) if not isinstance(journal, Journal) else journal
     outbox: asyncio.Queue[object] = asyncio.Queue()
-    runner = _Runner(client, store, padding, outbox.put_nowait)
+    runner = _Runner(client, store, padding, store_photos_as, outbox.put_nowait)
     # Backpressure from a slow consumer: a worker takes a new job only while fewer than
     # 2 x concurrency results wait to be yielded, so memory stays flat however long the input.
     slots = asyncio.Semaphore(concurrency * 2)

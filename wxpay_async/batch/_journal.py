@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
+from .._errors import ValidationError
 from .._sqlite import use_wal
 
 __all__ = ["GroupCommit", "JobRecord", "JobState", "Journal", "Settled"]
@@ -90,13 +91,33 @@ class Journal:
     def __init__(
         self, path: str | Path, *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            # Interpolated into a PRAGMA: a typo would silently mean NORMAL, and OFF would
+            # drop the "durable before the request leaves" guarantee.
+            raise ValidationError("synchronous", "must be 'NORMAL' or 'FULL'")
         self.path = Path(path)
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SECONDS
-        )
-        use_wal(self._db, _BUSY_SECONDS)
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_SECONDS
+            )
+        except sqlite3.Error as exc:  # a missing directory, say
+            raise ValidationError("journal", f"cannot open {self.path}: {exc}") from None
+        try:
+            use_wal(self._db, _BUSY_SECONDS)
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        except sqlite3.OperationalError:  # locked by another process, say: as it is
+            self._db.close()
+            raise
+        except sqlite3.DatabaseError as exc:  # "file is not a database"
+            self._db.close()
+            raise ValidationError("journal", f"{self.path} is not a journal: {exc}") from None
+        if not set(_COLUMNS.split(", ")) <= columns:  # another application's jobs table
+            self._db.close()
+            raise ValidationError(
+                "journal", f"{self.path} has a jobs table that is not a wxpay_async journal's"
+            )
         self._group: GroupCommit | None = None
 
     def close(self) -> None:
@@ -347,7 +368,7 @@ class GroupCommit:
         for statement, args, kwargs, done in batch:
             try:
                 outcomes.append((done, None, statement(*args, **kwargs)))
-            except sqlite3.Error:
+            except Exception:  # SQLite's, or a value it cannot bind: this write's alone
                 journal.rollback()
                 return None
         journal.commit()
@@ -363,7 +384,7 @@ class GroupCommit:
             try:
                 with journal.savepoint():
                     outcomes.append((done, None, statement(*args, **kwargs)))
-            except sqlite3.Error as exc:
+            except Exception as exc:  # not only sqlite3.Error: a value that cannot be bound
                 outcomes.append((done, exc, None))
         journal.commit()
         return outcomes

@@ -1,0 +1,211 @@
+"""The batch's guarantees at their edges: files the command must not overwrite, ids and writes
+that fail alone, a corrected row after a refused re-send, streams read once, the wire forms the
+spec leaves open, and arguments checked before anything opens."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sqlite3
+import threading
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from wxpay_async import RetryPolicy, ValidationError, WxPayClient
+from wxpay_async.batch import Job, Journal, onboard_many
+from wxpay_async.batch_cli import _worker_command, configure
+from wxpay_async.cli import main
+from wxpay_async.products import media
+from wxpay_async.sandbox import Sandbox
+
+from .conftest import application, arguments
+from .test_cli_processes import write_jobs
+
+
+@pytest.mark.parametrize("target", ["jobs", "journal", "journal-wal"])
+def test_out_may_not_be_the_jobs_file_or_the_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    jobs, journal = tmp_path / "jobs.jsonl", tmp_path / "j.db"
+    jobs.write_text('{"name": "x"}\n')
+    Journal(journal).close()
+    before = {path: path.read_bytes() for path in (jobs, journal)}
+    out = {"jobs": jobs, "journal": journal, "journal-wal": tmp_path / "j.db-wal"}[target]
+    assert main(["onboard", str(jobs), "--journal", str(journal), "--out", str(out)]) == 2
+    assert "would destroy it" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in (jobs, journal)} == before
+
+
+def test_a_journal_that_is_not_one_is_refused_before_the_results_file_is_touched(
+    sandbox_process: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _url, config = sandbox_process
+    jobs, out = tmp_path / "jobs.jsonl", tmp_path / "results.jsonl"
+    write_jobs(jobs, tomllib.loads(config.read_text())["mchid"], range(1))
+    out.write_text("earlier results\n")
+    not_a_journal, foreign = tmp_path / "notes.txt", tmp_path / "other.db"
+    not_a_journal.write_text("plain text, not SQLite\n" * 100)
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, title TEXT)")
+    for journal in (not_a_journal, foreign):
+        assert main(arguments(config, jobs, journal, out)) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("--journal:") and err.count("\n") == 1  # one line, no traceback
+    assert out.read_text() == "earlier results\n"
+
+
+async def test_a_job_id_that_cannot_be_stored_fails_alone(sandbox: Sandbox, tmp_path: Path) -> None:
+    mchid = sandbox.credentials.mchid
+    jobs = [Job(job_id="bad-\ud800", application=application(0, mchid))]
+    jobs.append(Job(job_id="good", application=application(1, mchid)))
+    async with sandbox.client() as client:
+        results = {r.job_id: r async for r in onboard_many(client, jobs, journal=tmp_path / "j.db")}
+    assert results["good"].ok
+    bad = results["bad-\\ud800"]  # its result names it, escaped
+    assert (bad.ok, bad.error_code, bad.retryable) == (False, "VALIDATION_ERROR", False)
+    assert "job_id" in (bad.error_message or "")
+
+
+async def test_content_with_a_lone_surrogate_fails_alone(sandbox: Sandbox, tmp_path: Path) -> None:
+    mchid = sandbox.credentials.mchid
+    broken = application(0, mchid)
+    broken["name"] = "Fruit \ud800 Limited"
+    async with sandbox.client() as client:
+        rows = [broken, application(1, mchid)]
+        results = [r async for r in onboard_many(client, rows, journal=tmp_path / "j.db")]
+    assert sorted((r.ok, r.error_code) for r in results) == [
+        (False, "VALIDATION_ERROR"),
+        (True, None),
+    ]
+
+
+async def test_a_write_that_cannot_be_bound_fails_alone(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    group = journal.group_commit()
+    try:
+        writes = [
+            group.write(journal.prepared, job_id, "hash", "key", b"{}", "SERIAL", expected_runs=0)
+            for job_id in ("first", "bad-\ud800", "third")
+        ]
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    finally:
+        journal.close()
+    assert outcomes[0] is True and outcomes[2] is True  # committed although a neighbour failed
+    assert isinstance(outcomes[1], UnicodeEncodeError)
+    with Journal(tmp_path / "j.db") as reopened:
+        assert {r.job_id for r in reopened.records()} == {"first", "third"}
+
+
+async def test_a_corrected_row_is_tried_after_its_stored_request_is_refused(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    mchid = sandbox.credentials.mchid
+    wrong = application(0, "1900000000")  # passes every client check; WeChat refuses it
+    corrected = application(0, mchid)
+    journal = tmp_path / "j.db"
+    before = sandbox.submerchant_count
+
+    async def run(content: dict[str, object]) -> tuple[bool, str | None, bool]:
+        async with sandbox.client(retry=RetryPolicy(attempts=1)) as client:
+            jobs = [Job(job_id="J", application=content)]
+            [result] = [r async for r in onboard_many(client, jobs, journal=journal)]
+        return result.ok, result.error_code, result.from_journal
+
+    sandbox.faults.queue("POST /hk/v3/merchants", "system_error")
+    assert await run(wrong) == (False, "SYSTEM_ERROR", False)  # retryable: stored for a re-send
+    # The corrected row first re-sends what WeChat may have seen (the stored bytes), which
+    # WeChat refuses for good; that refusal belongs to the old content, not the corrected one.
+    assert await run(corrected) == (False, "INVALID_REQUEST", False)
+    assert await run(corrected) == (True, None, False)
+    assert sandbox.submerchant_count == before + 1  # the corrected job's, once
+
+
+def test_a_piped_jobs_file_is_read_once(
+    sandbox_process: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _url, config = sandbox_process
+    mchid = tomllib.loads(config.read_text())["mchid"]
+    source, fifo, out = tmp_path / "jobs.jsonl", tmp_path / "jobs.fifo", tmp_path / "out.jsonl"
+    write_jobs(source, mchid, range(3))
+    os.mkfifo(fifo)
+    feeder = threading.Thread(target=lambda: fifo.write_bytes(source.read_bytes()))
+    feeder.start()
+    try:
+        assert main(arguments(config, fifo, tmp_path / "j.db", out)) == 0
+    finally:
+        feeder.join(timeout=10)
+    assert len(out.read_text().splitlines()) == 3
+    assert main(arguments(config, fifo, tmp_path / "j2.db", out, "--processes", "2")) == 2
+    assert "needs a regular file" in capsys.readouterr().err
+
+
+async def test_store_photos_as_and_padding_reach_the_wire(sandbox: Sandbox, tmp_path: Path) -> None:
+    mchid = sandbox.credentials.mchid
+    row = application(0, mchid)
+    async with sandbox.client() as client:
+        photo = await _photo(client)
+        row["business"]["store_photos"] = [photo]  # type: ignore[index]
+        results = [
+            r
+            async for r in onboard_many(
+                client,
+                [row],
+                journal=tmp_path / "j.db",
+                store_photos_as="array",
+                padding="PKCS1V15",
+            )
+        ]
+    assert results[0].ok, results[0]
+    [create] = [r for r in sandbox.requests if r.path == "/hk/v3/merchants"]
+    assert json.loads(create.body)["business"]["store_photos"] == [photo]
+
+
+async def _photo(client: WxPayClient) -> str:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(64)
+    return (await media.upload_image(client, "store.png", png)).media_id
+
+
+def test_the_command_forwards_the_wire_forms_to_its_workers() -> None:
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    args = parser.parse_args(
+        ["jobs.jsonl", "--padding", "oaep", "--store-photos-as", "array", "--processes", "2"]
+    )
+    command = _worker_command(args, 0, 2)
+    assert "--padding=oaep" in command and "--store-photos-as=array" in command
+
+
+@pytest.mark.parametrize("concurrency", [2.5, "4", None, True, 0])
+async def test_concurrency_must_be_a_positive_integer(
+    sandbox: Sandbox, tmp_path: Path, concurrency: object
+) -> None:
+    journal = tmp_path / "j.db"
+
+    async def rows():  # type: ignore[no-untyped-def]
+        for i in range(100):
+            yield application(i, sandbox.credentials.mchid)
+
+    async with sandbox.client() as client:
+        with pytest.raises(ValidationError) as info:
+            async for _ in onboard_many(client, rows(), concurrency=concurrency, journal=journal):  # type: ignore[arg-type]
+                pass
+    assert info.value.field == "concurrency"
+    assert not journal.exists()  # refused before the journal opened
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "wxpay-batch-reader"]
+
+
+@pytest.mark.parametrize("synchronous", ["FUL", "OFF", "yes"])
+def test_journal_durability_is_normal_or_full(tmp_path: Path, synchronous: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        Journal(tmp_path / "j.db", synchronous=synchronous)  # type: ignore[arg-type]
+    assert info.value.field == "synchronous"
+
+
+def test_a_jobs_repr_shows_no_contact() -> None:
+    job = Job(job_id="J", application=application(0, "1900000109"))
+    assert "Contact 0" not in repr(job) and "owner0@" not in repr(job)
+    assert "J" in repr(job)
