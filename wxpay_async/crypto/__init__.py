@@ -3,7 +3,7 @@
 from .aead import ALGORITHM as AEAD_ALGORITHM
 from .aead import decrypt as aead_decrypt
 from .aead import encrypt as aead_encrypt
-from .fields import Padding, decrypt_field, encrypt_field, max_plaintext_bytes
+from .fields import Padding, decrypt_field, encrypt_field, max_plaintext_bytes, padding_of
 from .keys import certificate_serial, load_certificate, load_private_key, load_public_key
 from .signing import (
     AUTH_SCHEMA,
@@ -43,6 +43,7 @@ __all__ = [
     "load_public_key",
     "max_plaintext_bytes",
     "new_nonce",
+    "padding_of",
     "parse_authorization",
     "sign",
     "verify_signature",
