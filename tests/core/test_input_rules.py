@@ -22,6 +22,7 @@ from wxpay_async import (
     MerchantCredentials,
     PublicKeyTrust,
     RetryPolicy,
+    SignatureVerificationError,
     TimestampOutOfWindowError,
     ValidationError,
 )
@@ -37,6 +38,7 @@ from wxpay_async.crypto import (
     load_public_key,
     max_plaintext_bytes,
 )
+from wxpay_async.trust import RawResponse, parse_certificate_download
 
 from .conftest import APIV3_KEY
 
@@ -285,3 +287,18 @@ def test_a_combined_trust_serves_a_migration(tmp_path: Path, rsa_key_pem: bytes)
     assert config.trust.members[1].region == "hk"  # type: ignore[attr-defined]
     other = config.client().trust, config.client().trust  # later clients get fresh trusts
     assert other[0] is not other[1]
+
+
+def test_a_bad_single_host_names_the_files_key(tmp_path: Path, rsa_key_pem: bytes) -> None:
+    text = HEAD + f'apiv3_key = "{APIV3_KEY.decode()}"\n[trust]\nmode = "certificate"\n'
+    text += '[hosts]\nsingle = "127.0.0.1:8480"\n'  # no scheme
+    with pytest.raises(ValidationError) as info:
+        load_merchant_config(write_config(tmp_path, rsa_key_pem, text))
+    assert info.value.field == "hosts.single"
+
+
+def test_a_certificate_list_too_deep_to_parse_is_refused_as_unverified() -> None:
+    # Read before its signature is checked: any proxy could have written it.
+    answer = RawResponse(status=200, headers={}, body=b"[" * 200_000)
+    with pytest.raises(SignatureVerificationError):
+        parse_certificate_download(answer, APIV3_KEY)
