@@ -77,13 +77,7 @@ class MerchantCredentials:
         apiv3_key_env: str | None = None,
     ) -> MerchantCredentials:
         """Read the private key from a PEM file; the APIv3 key directly or from an env variable."""
-        path = Path(private_key_path)
-        try:
-            pem = path.read_bytes()
-        except OSError as exc:
-            raise ValidationError(
-                "private_key_path", f"cannot read {path}: {exc.strerror}"
-            ) from None
+        pem = read_file(Path(private_key_path), "private_key_path")
         if apiv3_key is None:
             if not apiv3_key_env:
                 raise ValidationError("apiv3_key", "give apiv3_key or apiv3_key_env")
@@ -125,6 +119,14 @@ class MerchantCredentials:
 
 def _alphanumeric(value: str) -> bool:
     return value.isascii() and value.isalnum()
+
+
+def read_file(path: Path, field: str) -> bytes:
+    """The bytes of a key or certificate file; ``ValidationError(field)`` if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(field, f"cannot read {path}: {exc.strerror}") from None
 
 
 def _apiv3_key_bytes(apiv3_key: object) -> bytes:

@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 
 from ._client import WxPayClient
-from ._config import Hosts, MerchantCredentials
+from ._config import Hosts, MerchantCredentials, read_file
 from ._errors import ValidationError
 from .trust import CERTIFICATE_PATHS, CertificateTrust, PublicKeyTrust, Trust
 
@@ -115,13 +115,9 @@ def _renamed(exc: ValidationError, where: str, **names: str) -> ValidationError:
 
 def _public_key_trust(table: Mapping[str, Any], base: Path) -> Callable[[], PublicKeyTrust]:
     key_id = _text(table, "public_key_id", "trust.") or ""
-    path = base / (_text(table, "public_key_path", "trust.") or "")
-    try:
-        pem = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(
-            "trust.public_key_path", f"cannot read {path}: {exc.strerror}"
-        ) from None
+    pem = read_file(
+        base / (_text(table, "public_key_path", "trust.") or ""), "trust.public_key_path"
+    )
     try:
         PublicKeyTrust(key_id, pem)
     except ValidationError as exc:

@@ -174,10 +174,15 @@ async def test_unknown_application_is_not_found(sb: Sandbox) -> None:
             await h5_permission.get_domain_application(client, 987654321)
 
 
+async def approved(sb: Sandbox, client: WxPayClient) -> None:
+    """The sub-merchant's H5 application, approved: domain changes may follow."""
+    app = await h5_permission.create_application(client, launched())
+    await sb.review_h5_application(app.applyment_id, approve=True)
+
+
 async def test_domain_application_lifecycle(sb: Sandbox) -> None:
     async with sb.client() as client:
-        app = await h5_permission.create_application(client, launched())
-        await sb.review_h5_application(app.applyment_id, approve=True)
+        await approved(sb, client)
         request = launched(out_applyment_id="dom-001", domains=["new.example.com"])
         sb.faults.queue(f"POST {BASE}/domain/applications", "drop_after")
         domain = await h5_permission.create_domain_application(client, request, replay_safe=True)
@@ -202,8 +207,7 @@ async def test_domain_application_lifecycle(sb: Sandbox) -> None:
 
 async def test_a_lost_domain_application_answer_is_not_replayed_by_default(sb: Sandbox) -> None:
     async with sb.client() as client:
-        app = await h5_permission.create_application(client, launched())
-        await sb.review_h5_application(app.applyment_id, approve=True)
+        await approved(sb, client)
         request = launched(out_applyment_id="dom-002", domains=["new.example.com"])
         sb.faults.queue(f"POST {BASE}/domain/applications", "drop_after")
         with pytest.raises(TransportError):
