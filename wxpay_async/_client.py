@@ -1,4 +1,4 @@
-"""WxPayClient: configuration, the per-host session pool, and ``send()``/``call()``."""
+"""WxPayClient: configuration, the connection pool, and ``send()``/``call()``."""
 
 from __future__ import annotations
 
@@ -62,7 +62,9 @@ class WxPayClient:
 
     ``timeout`` (seconds, or an ``aiohttp.ClientTimeout`` whose ``total`` is used so) limits each
     attempt: connecting, sending and reading the whole answer. ``retry.deadline`` limits the
-    whole call, the waits between attempts included.
+    whole call, the waits between attempts and a failover to the backup host included.
+    ``connections`` bounds the open connections to all hosts together, ``connections_per_host``
+    those to each host. The client keeps no cookies.
 
     ``sign_executor`` (e.g. ``ThreadPoolExecutor(max_workers=1)``, owned and shut down by the
     caller) computes each request's RSA signature (~0.3 ms) off the event loop's thread, so a
@@ -105,9 +107,16 @@ class WxPayClient:
         self._access_token = access_token
         self._cached_token: str | None = access_token if isinstance(access_token, str) else None
         self._token_lock = asyncio.Lock()
+        for name, value in (
+            ("connections", connections),
+            ("connections_per_host", connections_per_host),
+        ):
+            # aiohttp reads 0 as "no limit": a typo would lift the pool's bound silently.
+            if type(value) is not int or value < 1:
+                raise ValidationError(name, "must be an integer >= 1")
         self._limits = (connections, connections_per_host)
         self.sign_executor = sign_executor
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._http: aiohttp.ClientSession | None = None
         self._closed = False
         self.trust.bind(self._download_certificates, credentials.apiv3_key)
 
@@ -125,10 +134,10 @@ class WxPayClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close every session; the client cannot be used afterwards."""
+        """Close the connection pool; the client cannot be used afterwards."""
         self._closed = True
-        sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
+        session, self._http = self._http, None
+        if session is not None:
             await session.close()
 
     @property
@@ -139,17 +148,20 @@ class WxPayClient:
     def __repr__(self) -> str:
         return f"WxPayClient(mchid={self.credentials.mchid!r}, trust={self.trust!r})"
 
-    def _session(self, base: str) -> aiohttp.ClientSession:
+    def _session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise WxPayError("WxPayClient is closed")
-        session = self._sessions.get(base)
+        session = self._http
         if session is None:
             total, per_host = self._limits
             connector = aiohttp.TCPConnector(
                 limit=total, limit_per_host=per_host, keepalive_timeout=KEEPALIVE_SECONDS
             )
+            # One session for every host, so ``connections`` bounds them all together. No
+            # cookies: nothing a server (or a proxy) sets is kept and sent back to WeChat.
             session = aiohttp.ClientSession(
                 connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),
                 # ``total`` is applied per attempt by the middleware (see CallMiddleware);
                 # aiohttp's own would run over every attempt and the waits between them.
                 timeout=_without_total(self.timeout),
@@ -160,7 +172,7 @@ class WxPayClient:
             # aiohttp would silently re-send an idempotent request once after a dropped
             # keep-alive connection; our retry middleware owns that decision.
             session._retry_connection = False
-            self._sessions[base] = session
+            self._http = session
         return session
 
     # -- access token (api.weixin.qq.com) ------------------------------------------------------
@@ -254,7 +266,7 @@ class WxPayClient:
         try:
             raw = await self._send_once(call, host_name, body, headers)
         except TransportError as exc:
-            if not self._may_fail_over(host_name, exc):
+            if not self._may_fail_over(host_name, exc, call):
                 raise
             log.warning("%s; failing over to the backup host", exc)
             raw = await self._send_once(call, "mainland_backup", body, headers)
@@ -262,12 +274,16 @@ class WxPayClient:
             self._raise_for_status(endpoint, call, raw)
         return raw
 
-    def _may_fail_over(self, host_name: HostName, exc: TransportError) -> bool:
+    def _may_fail_over(
+        self, host_name: HostName, exc: TransportError, call: CallMiddleware
+    ) -> bool:
         return (
             self.hosts.failover
             and host_name == "mainland"
             and self.hosts.mainland_backup != self.hosts.mainland
             and exc.connection_failed
+            # The backup's attempts share the call's deadline (RetryPolicy.min_attempt_time).
+            and self.retry.time_left(call.started) >= self.retry.min_attempt_time
         )
 
     async def _send_once(
@@ -280,7 +296,7 @@ class WxPayClient:
         endpoint = call.endpoint
         base = self.hosts.base(host_name)
         url = yarl.URL(base + call.canonical_url, encoded=True)
-        session = self._session(base)
+        session = self._session()
         started = time.perf_counter()
         failure: TransportError | None = None
         cause: BaseException | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
+import time
 from binascii import b2a_base64
 from pathlib import Path
 from typing import Any, Literal
@@ -217,9 +219,14 @@ class RetryPolicy:
     """When and how long to wait between attempts of one call.
 
     The wait before attempt ``n + 1`` is
-    ``min(wait_max, wait_initial * 2**(n-1) + U(0, wait_jitter))``;
-    a server-sent ``Retry-After`` is honoured up to ``wait_max``. ``deadline`` caps the whole call
-    (attempts and waits) in seconds. ``sleep=False`` removes waiting (tests).
+    ``min(wait_max, wait_initial * 2**(n-1) + U(0, wait_jitter))``; after a server-sent
+    ``Retry-After`` it is ``min(wait_max, retry_after + U(0, wait_jitter))`` (the jitter keeps
+    the callers that were refused together from coming back together). ``deadline`` caps the
+    whole call (attempts, waits, a failover) in seconds. A retry starts only if at least
+    ``min_attempt_time`` seconds of the deadline are left after its wait: an attempt cut
+    shorter than that would mostly end in a timeout, which on an endpoint that is not safe to
+    retry turns a clear refusal (a 429, say) into an unknown outcome; the last answer or error
+    is returned instead. ``sleep=False`` removes waiting (tests).
     """
 
     attempts: int = attrs.field(default=4, validator=_attempts)
@@ -227,6 +234,7 @@ class RetryPolicy:
     wait_max: float = attrs.field(default=5.0, validator=_wait)
     wait_jitter: float = attrs.field(default=0.3, validator=_wait)
     deadline: float | None = attrs.field(default=30.0, validator=_deadline)
+    min_attempt_time: float = attrs.field(default=1.0, validator=_wait)
     sleep: bool = True
 
     def wait_before(self, attempt: int, retry_after: float | None = None) -> float:
@@ -234,9 +242,17 @@ class RetryPolicy:
         if not self.sleep:
             return 0.0
         if retry_after is not None:
-            return min(self.wait_max, max(0.0, retry_after))
-        backoff = self.wait_initial * 2.0 ** (attempt - 1) + random.uniform(0, self.wait_jitter)
+            backoff = max(0.0, retry_after) + random.uniform(0, self.wait_jitter)
+        else:
+            backoff = self.wait_initial * 2.0 ** (attempt - 1) + random.uniform(0, self.wait_jitter)
         return float(min(self.wait_max, backoff))
+
+    def time_left(self, started: float) -> float:
+        """Seconds left before the deadline of a call started at ``started``
+        (``time.monotonic()``); infinite without a deadline."""
+        if self.deadline is None:
+            return math.inf
+        return self.deadline - (time.monotonic() - started)
 
     @classmethod
     def none(cls) -> RetryPolicy:

@@ -137,12 +137,21 @@ class CallMiddleware:
     download, checked by its own means) is not verified.
 
     Each attempt, its answer's body included, gets the client's ``timeout.total`` (cut to what
-    is left of ``retry.deadline``); the waits between attempts count toward the deadline only.
+    is left of ``retry.deadline``, which runs from the call's start, over a failover to the
+    backup host too); the waits between attempts count toward the deadline only.
     A timer over the whole call would fire during a backoff and lose the answer that caused
     it, or let later attempts run after the caller had been told the call timed out.
     """
 
-    __slots__ = ("attempts", "canonical_url", "endpoint", "settings", "sign_body", "verified")
+    __slots__ = (
+        "attempts",
+        "canonical_url",
+        "endpoint",
+        "settings",
+        "sign_body",
+        "started",
+        "verified",
+    )
 
     def __init__(
         self, settings: CallSettings, endpoint: Endpoint, canonical_url: str, sign_body: bytes
@@ -153,6 +162,8 @@ class CallMiddleware:
         self.sign_body = sign_body
         self.attempts = 0
         self.verified = False
+        #: When the call started: its deadline runs from here, across a failover too.
+        self.started = time.monotonic()
 
     async def __call__(self, req: ClientRequest, handler: ClientHandlerType) -> ClientResponse:
         settings, endpoint = self.settings, self.endpoint
@@ -163,8 +174,7 @@ class CallMiddleware:
         policy = settings.retry
         safe = endpoint.safe_to_retry
         per_attempt = settings.timeout.total
-        started = time.monotonic()
-        attempt = 0  # per host: a failover to the backup host gets the whole policy again
+        attempt = 0  # per host: a failover to the backup host gets every attempt again
         while True:
             attempt += 1
             self.attempts = attempt
@@ -181,7 +191,7 @@ class CallMiddleware:
                         await self._sign_in_executor(req, credentials, executor)
                 limit = per_attempt
                 if policy.deadline is not None:
-                    left = max(0.0, policy.deadline - (time.monotonic() - started))
+                    left = max(0.0, policy.time_left(self.started))
                     limit = left if limit is None else min(limit, left)
                 async with asyncio.timeout(limit):
                     response = await handler(req)
@@ -207,7 +217,7 @@ class CallMiddleware:
                 retry_after = _retry_after(response)
                 pending = response
             wait = policy.wait_before(attempt, retry_after)
-            if policy.deadline is not None and time.monotonic() - started + wait > policy.deadline:
+            if policy.time_left(self.started) - wait < policy.min_attempt_time:
                 log.info("%s: retry deadline reached after %s", endpoint.name, outcome)
                 if pending is not None:
                     return pending

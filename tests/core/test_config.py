@@ -112,7 +112,11 @@ def test_retry_policy_backoff_is_capped_and_jittered() -> None:
     assert 0.1 <= waits[0] <= 0.15
     assert 0.2 <= waits[1] <= 0.25
     assert waits[-1] == 1.0
-    assert policy.wait_before(1, retry_after=0.5) == 0.5
+    # Retry-After is a minimum: the jitter spreads the callers it refused together.
+    after = [policy.wait_before(1, retry_after=0.5) for _ in range(200)]
+    assert all(0.5 <= wait <= 0.55 for wait in after)
+    assert len(set(after)) > 1
+    assert RetryPolicy(wait_jitter=0).wait_before(1, retry_after=0.5) == 0.5
     assert policy.wait_before(1, retry_after=50) == 1.0
     assert RetryPolicy(sleep=False).wait_before(3) == 0.0
     assert RetryPolicy.none().attempts == 1

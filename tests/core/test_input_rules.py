@@ -198,6 +198,8 @@ def test_the_apiv3_key_must_be_32_ascii_characters(
         ({"wait_initial": -0.1}, "wait_initial"),
         ({"wait_max": math.inf}, "wait_max"),
         ({"wait_jitter": math.nan}, "wait_jitter"),
+        ({"min_attempt_time": math.nan}, "min_attempt_time"),
+        ({"min_attempt_time": -1}, "min_attempt_time"),
     ],
 )
 def test_retry_settings_are_checked(options: dict[str, Any], field: str) -> None:

@@ -107,11 +107,12 @@ async def test_seed_request_and_answer(
     assert json.loads(body) == CLOUDBASE_AUTH_REQUEST
 
 
+@pytest.mark.parametrize("errcode", [42001, 40014, 40001])
 async def test_expired_token_is_refreshed_once(
-    weixin: tuple[Weixin, str], make_client: Callable[..., WxPayClient]
+    weixin: tuple[Weixin, str], make_client: Callable[..., WxPayClient], errcode: int
 ) -> None:
     fake, url = weixin
-    fake.script = [(200, {"errcode": 42001, "errmsg": "access_token expired"})]
+    fake.script = [(200, {"errcode": errcode, "errmsg": "access_token refused"})]
     async with make_client(url, access_token=token_provider("old", "new")) as client:
         result = await cloudbase.get_wechatpay_auth(client, "openjsapi", "1900006511")
     assert result.errcode == 0

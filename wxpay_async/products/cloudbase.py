@@ -3,9 +3,9 @@
 These two calls are not WeChat Pay v3: no request signature, no response signature, an
 ``access_token`` in the query string and ``{"errcode", "errmsg"}`` answers (HTTP 200 even on
 failure). ``errcode`` -1 / -1000 (system busy) are retried by the retry middleware;
-40014 / 42001 (invalid / expired token) make the call ask the client for a fresh token
-(``await client.access_token(refresh=True)``) and try once more; any other non-zero errcode
-raises :class:`~wxpay_async.CloudBaseError`.
+40001 / 40014 / 42001 (token not the latest / invalid / expired) make the call ask the client
+for a fresh token (``await client.access_token(refresh=True)``) and try once more; any other
+non-zero errcode raises :class:`~wxpay_async.CloudBaseError`.
 
 The token is a credential: it never appears in logs, exception messages or chained causes
 (the URL that carries it is never put in an error).
@@ -41,8 +41,10 @@ __all__ = [
     "list_wechatpay_merchants",
 ]
 
-#: Invalid / expired access token: refresh once and resend.
-TOKEN_ERRCODES = frozenset({40014, 42001})
+#: Access token refused: refresh once and resend. 40014 and 42001 are the spec's (§A1);
+#: 40001 ("invalid credential, access_token is invalid or not latest") is what api.weixin.qq.com
+#: answers once another process has fetched a newer token, which revokes the previous one.
+TOKEN_ERRCODES = frozenset({40001, 40014, 42001})
 
 AUTH = Endpoint(
     name="cloudbase.wxpayopenauth",

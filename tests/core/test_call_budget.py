@@ -1,0 +1,193 @@
+"""One call's budget: the deadline over retries and a failover, the minimum time an attempt
+must have, the pool shared by every host, and what the client keeps between calls (nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from wxpay_async import (
+    Endpoint,
+    Hosts,
+    MerchantCredentials,
+    PublicKeyTrust,
+    RateLimitedError,
+    RequestTimeoutError,
+    RetryPolicy,
+    ValidationError,
+    WxPayClient,
+)
+
+from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat
+
+GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
+UNSAFE_POST = Endpoint(name="apply", method="POST", host="mainland", path="/v3/apply")
+RATE_LIMITED = {"code": "FREQUENCY_LIMITED", "message": "too fast"}
+
+
+def client_for(credentials: MerchantCredentials, fake: FakeWeChat, **options: Any) -> WxPayClient:
+    settings: dict[str, Any] = {
+        "trust": PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
+        "hosts": Hosts.single(fake.url),
+        **options,
+    }
+    return WxPayClient(credentials, **settings)
+
+
+async def slow_from(fake: FakeWeChat, nth: int, *, methods: str = "GET POST") -> list[str]:
+    """From the ``nth`` request on (counting from 1), ``methods`` answer after 3 s.
+
+    Returns the methods of the requests as they arrive (``fake.seen`` lists them answered).
+    """
+    answer = fake.handle
+    arrived: list[str] = []
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        arrived.append(request.method)
+        if len(arrived) >= nth and request.method in methods.split():
+            await asyncio.sleep(3)
+        return await answer(request)
+
+    fake.handle = slow  # type: ignore[method-assign]
+    await fake.close()
+    await fake.start()
+    return arrived
+
+
+def failover_hosts(fake: FakeWeChat) -> Hosts:
+    primary, backup = fake.url, fake.url.replace("127.0.0.1", "localhost")
+    return Hosts(
+        mainland=primary, mainland_backup=backup, global_=primary, weixin=primary, failover=True
+    )
+
+
+async def test_a_refusal_is_returned_rather_than_a_retry_too_short_to_finish(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    # A 429 says the POST was not processed. A retry left with 0.7 s would time out against
+    # this slow server, and a timed-out POST may or may not have been applied.
+    await slow_from(fake, 2)
+    fake.answers.append(Answer(429, RATE_LIMITED, headers={"Retry-After": "0.5"}))
+    retry = RetryPolicy(attempts=3, wait_jitter=0, deadline=1.2, min_attempt_time=1.0)
+    async with client_for(credentials, fake, retry=retry) as client:
+        with pytest.raises(RateLimitedError):
+            await client.send(UNSAFE_POST, body=b"{}")
+    assert len(fake.seen) == 1
+
+
+async def test_without_a_minimum_the_retry_runs_into_the_deadline(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    # The same call with min_attempt_time=0 (the behaviour before it existed): an unknown outcome.
+    await slow_from(fake, 2)
+    fake.answers.append(Answer(429, RATE_LIMITED, headers={"Retry-After": "0.5"}))
+    retry = RetryPolicy(attempts=3, wait_jitter=0, deadline=1.2, min_attempt_time=0)
+    async with client_for(credentials, fake, retry=retry) as client:
+        with pytest.raises(RequestTimeoutError) as info:
+            await client.send(UNSAFE_POST, body=b"{}")
+    assert not info.value.connection_failed
+
+
+async def test_a_failover_shares_the_calls_deadline(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    # A slow GET holds the primary's only connection: three POST attempts wait 0.2 s each for
+    # it (connect timeout, nothing sent), then the backup gets what is left of the 1 s deadline.
+    arrived = await slow_from(fake, 1)
+    timeout = aiohttp.ClientTimeout(total=5, connect=0.2)
+    retry = RetryPolicy(attempts=3, sleep=False, deadline=1.0, min_attempt_time=0.1)
+    client = client_for(
+        credentials,
+        fake,
+        hosts=failover_hosts(fake),
+        timeout=timeout,
+        retry=retry,
+        connections_per_host=1,
+    )
+    async with client:
+        holder = asyncio.create_task(client.send(GET))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        with pytest.raises(RequestTimeoutError) as info:
+            await client.send(UNSAFE_POST, body=b"{}")
+        elapsed = time.monotonic() - started
+        holder.cancel()
+    assert not info.value.connection_failed  # the backup's POST was sent and not answered
+    assert arrived == ["GET", "POST"]
+    assert elapsed < 1.35  # a fresh deadline for the backup would end at ~1.6 s
+
+
+async def test_no_failover_with_less_than_an_attempts_minimum_left(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    arrived = await slow_from(fake, 1, methods="GET")
+    timeout = aiohttp.ClientTimeout(total=5, connect=0.2)
+    retry = RetryPolicy(attempts=3, sleep=False, deadline=1.0, min_attempt_time=0.5)
+    client = client_for(
+        credentials,
+        fake,
+        hosts=failover_hosts(fake),
+        timeout=timeout,
+        retry=retry,
+        connections_per_host=1,
+    )
+    async with client:
+        holder = asyncio.create_task(client.send(GET))
+        await asyncio.sleep(0.05)
+        with pytest.raises(RequestTimeoutError) as info:
+            await client.send(UNSAFE_POST, body=b"{}")
+        holder.cancel()
+    # Three attempts on the primary (0.2 s each), then 0.4 s left: less than the 0.5 s a
+    # failover's attempt needs to be worth starting.
+    assert info.value.connection_failed
+    assert "after 3 attempt(s)" in str(info.value)
+    assert arrived == ["GET"]
+
+
+async def test_connections_bound_every_host_together(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    # One connection in all: while a slow GET holds it, a POST to another host cannot connect.
+    arrived = await slow_from(fake, 1, methods="GET")
+    hosts = failover_hosts(fake)
+    hosts = Hosts(mainland=hosts.mainland, global_=hosts.mainland_backup, weixin=hosts.weixin)
+    other = Endpoint(name="apply", method="POST", host="global_", path="/v3/apply")
+    timeout = aiohttp.ClientTimeout(total=5, connect=0.2)
+    retry = RetryPolicy(attempts=1)
+    client = client_for(credentials, fake, hosts=hosts, timeout=timeout, retry=retry, connections=1)
+    async with client:
+        holder = asyncio.create_task(client.send(GET))
+        await asyncio.sleep(0.05)
+        with pytest.raises(RequestTimeoutError) as info:
+            await client.send(other, body=b"{}")
+        holder.cancel()
+    assert info.value.connection_failed
+    assert arrived == ["GET"]
+
+
+@pytest.mark.parametrize("option", ["connections", "connections_per_host"])
+@pytest.mark.parametrize("value", [0, -1, 2.5, "10"])
+def test_the_pool_limits_must_be_positive_integers(
+    credentials: MerchantCredentials, fake: FakeWeChat, option: str, value: Any
+) -> None:
+    # aiohttp reads 0 as "unlimited".
+    with pytest.raises(ValidationError) as info:
+        client_for(credentials, fake, **{option: value})
+    assert info.value.field == option
+
+
+async def test_cookies_set_by_a_server_are_not_sent_back(
+    credentials: MerchantCredentials, fake: FakeWeChat
+) -> None:
+    fake.answers.append(Answer(headers={"Set-Cookie": "tracking=abc; Path=/"}))
+    host = fake.url.replace("127.0.0.1", "localhost")  # aiohttp keeps no cookies for IPs
+    retry = RetryPolicy(attempts=1)
+    async with client_for(credentials, fake, hosts=Hosts.single(host), retry=retry) as client:
+        await client.send(GET)
+        await client.send(GET)
+    assert [seen.headers.get("Cookie") for seen in fake.seen] == [None, None]
