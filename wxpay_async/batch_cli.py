@@ -100,6 +100,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="business.store_photos as a JSON-array string (default) or an array (unconfirmed)",
     )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="also run jobs whose journal holds a final failure (WeChat refused them, or they "
+        "did not validate) for the same content: fix the cause first (a key, a permission)",
+    )
     # Internal: a process started by --processes writes "<in flight>\t<ok>\t<from journal>\t
     # <result JSON>" lines for its parent, and neither a progress line nor a summary of its own.
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -260,6 +266,7 @@ async def _run(args: argparse.Namespace, config: MerchantConfig) -> int:
                 on_progress=on_progress,
                 padding=_PADDINGS[args.padding],
                 store_photos_as=args.store_photos_as,
+                retry_failed=args.retry_failed,
             )
             async with contextlib.aclosing(results):  # stopped: its jobs stay resumable
                 async for result in results:
@@ -437,6 +444,8 @@ def _worker_command(args: argparse.Namespace, k: int, n: int) -> list[str]:
         options.append(f"--padding={args.padding}")
     if args.store_photos_as is not None:
         options.append(f"--store-photos-as={args.store_photos_as}")
+    if args.retry_failed:
+        options.append("--retry-failed")
     boot = [sys.executable, "-P", "-c", _WORKER_BOOT, _PACKAGE_ROOT]
     return [*boot, "onboard", *options, "--", str(args.jobs)]  # a file name may start with -
 

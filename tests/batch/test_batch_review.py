@@ -15,7 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from wxpay_async import RetryPolicy, ValidationError, WxPayClient
 from wxpay_async.batch import Job, Journal, onboard_many
@@ -211,3 +213,47 @@ def test_a_jobs_repr_shows_no_contact() -> None:
     job = Job(job_id="J", application=application(0, "1900000109"))
     assert "Contact 0" not in repr(job) and "owner0@" not in repr(job)
     assert "job_id='J'" in repr(job)
+
+
+async def test_retry_failed_sends_a_refused_job_again_once_its_cause_is_fixed(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # A wrong private key: WeChat refuses the request (401 SIGN_ERROR), which is final for the
+    # job's content. Once the key is fixed, only retry_failed sends it again.
+    journal = tmp_path / "j.db"
+    row = application(0, sandbox.credentials.mchid)
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    wrong = attrs.evolve(sandbox.credentials, private_key=other_key)
+    before = sandbox.submerchant_count
+
+    async def run(retry_failed: bool, **client: Any) -> tuple[bool, str | None, bool]:
+        async with sandbox.client(retry=RetryPolicy(attempts=1), **client) as c:
+            results = onboard_many(c, [row], journal=journal, retry_failed=retry_failed)
+            [result] = [r async for r in results]
+        return result.ok, result.error_code, result.from_journal
+
+    assert await run(False, credentials=wrong) == (False, "SIGN_ERROR", False)
+    assert await run(False) == (False, "SIGN_ERROR", True)  # final: not sent again
+    assert sandbox.submerchant_count == before
+    assert await run(True) == (True, None, False)
+    assert await run(True) == (True, None, True)  # done stays done
+    assert sandbox.submerchant_count == before + 1
+    creates = [r for r in sandbox.requests if r.path == "/hk/v3/merchants"]
+    # The retried request is the refused one: the same key over the same bytes.
+    assert len(creates) == 2
+    assert creates[0].headers["Idempotency-Key"] == creates[1].headers["Idempotency-Key"]
+    assert creates[0].body == creates[1].body
+
+
+async def test_retry_failed_must_be_a_bool(sandbox: Sandbox, tmp_path: Path) -> None:
+    async with sandbox.client() as client:
+        with pytest.raises(ValidationError, match="retry_failed"):
+            [r async for r in onboard_many(client, [], journal=tmp_path / "j.db", retry_failed=1)]  # type: ignore[arg-type]
+
+
+def test_the_command_forwards_retry_failed_to_its_workers() -> None:
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    for given, expected in ((["--retry-failed"], True), ([], False)):
+        args = parser.parse_args(["jobs.jsonl", "--processes", "2", *given])
+        assert ("--retry-failed" in _worker_command(args, 1, 2)) is expected

@@ -11,7 +11,10 @@ runs at most ``concurrency`` of them at once, and journals each job (see
 
 Re-running with the same journal skips finished jobs (their stored results are yielded again,
 marked ``from_journal``), re-sends jobs that were in flight when the process died, and retries
-jobs that failed with a retryable error (5xx, 429, transport, verification).
+jobs that failed with a retryable error (5xx, 429, transport, verification). A failure that is
+not retryable (WeChat refused the request: 400, 401, 403, ...) is final for its content; a
+corrected row gets a fresh try, and ``retry_failed=True`` tries the same content again once the
+cause is fixed elsewhere (a key, a permission, a configuration).
 """
 
 from __future__ import annotations
@@ -189,9 +192,12 @@ class _Runner:
         padding: Padding | None,
         store_photos_as: Literal["string", "array"] | None,
         report: Callable[[JobResult | BaseException], None],
+        *,
+        retry_failed: bool = False,
     ) -> None:
         self.client = client
         self.journal = journal
+        self.retry_failed = retry_failed
         self.group = journal.group_commit()
         self.padding = padding
         self.store_photos_as = store_photos_as
@@ -265,7 +271,7 @@ class _Runner:
         record = self.journal.get(unit.job_id) if lookup else None
         if record is not None and self._finished(record, unit):
             return _stored_result(record)
-        if unit.problem is not None:
+        if unit.problem is not None:  # before any retry: it cannot be stored as given
             return await self._failed(
                 unit, "VALIDATION_ERROR", unit.problem, retryable=False, seen=record, lookup=lookup
             )
@@ -275,10 +281,16 @@ class _Runner:
             record is not None
             and record.body
             and record.state is not JobState.DONE
-            and (record.state is JobState.PREPARED or record.retryable)
+            and (
+                record.state is JobState.PREPARED
+                or record.retryable
+                or (self.retry_failed and record.content_hash == unit.content_hash)
+            )
         ):
             # What WeChat may already have seen: same key, same bytes. Its outcome is the
-            # stored content's (a corrected row's content is tried only after it).
+            # stored content's (a corrected row's content is tried only after it). A refused
+            # request retried on demand goes out as it was refused: under its key, WeChat
+            # answers for the one application whatever happened to it.
             sent_hash = record.content_hash or unit.content_hash
             prepared = hk_merchants.PreparedCreate(
                 idempotency_key=record.idempotency_key or "",
@@ -345,11 +357,10 @@ class _Runner:
         )
         return None
 
-    @staticmethod
-    def _finished(record: JobRecord, unit: _Unit) -> bool:
+    def _finished(self, record: JobRecord, unit: _Unit) -> bool:
         if record.state is JobState.DONE:
             return True
-        if record.state is JobState.FAILED and not record.retryable:
+        if record.state is JobState.FAILED and not record.retryable and not self.retry_failed:
             # A corrected row (new content under the same id) gets a fresh try.
             return record.content_hash == unit.content_hash
         return False
@@ -447,6 +458,7 @@ async def onboard_many(
     on_progress: Callable[[Progress], None] | None = None,
     padding: Padding | None = None,
     store_photos_as: Literal["string", "array"] | None = None,
+    retry_failed: bool = False,
 ) -> AsyncGenerator[JobResult, None]:
     """Onboard many HK sub-merchants; yields one :class:`JobResult` per job as each finishes.
 
@@ -456,6 +468,11 @@ async def onboard_many(
     with their stored key and bytes. ``padding`` and ``store_photos_as`` choose the wire
     forms the spec leaves open, as for :func:`hk_merchants.prepare_create` (they apply to
     requests prepared now; a re-sent request keeps its stored bytes).
+
+    ``retry_failed=True`` also runs jobs whose journal holds a final failure for this same
+    content: a request WeChat refused is sent again with its stored key and bytes (fix what it
+    refused first: the merchant's key, a permission); a job refused before sending
+    (validation) is prepared again.
     """
     if type(concurrency) is not int or concurrency < 1:
         raise ValidationError("concurrency", "must be an integer of at least 1")
@@ -463,6 +480,8 @@ async def onboard_many(
         padding = padding_of(padding)
     if store_photos_as not in (None, "string", "array"):
         raise ValidationError("store_photos_as", "must be 'string' or 'array'")
+    if type(retry_failed) is not bool:
+        raise ValidationError("retry_failed", "must be True or False")
     # A plain iterable is read by the workers themselves, one row each time one is free (no
     # task or queue in between), through a generator: once the input ends or fails, or a row
     # cannot be hashed, it stays finished, so no row after that one is read or sent. An async
@@ -479,7 +498,9 @@ async def onboard_many(
     own_journal = not isinstance(journal, Journal)
     store = Journal(journal) if not isinstance(journal, Journal) else journal
     outbox: asyncio.Queue[object] = asyncio.Queue()
-    runner = _Runner(client, store, padding, store_photos_as, outbox.put_nowait)
+    runner = _Runner(
+        client, store, padding, store_photos_as, outbox.put_nowait, retry_failed=retry_failed
+    )
     # Backpressure from a slow consumer: a worker takes a new job only while fewer than
     # 2 x concurrency results wait to be yielded, so memory stays flat however long the input.
     slots = asyncio.Semaphore(concurrency * 2)
