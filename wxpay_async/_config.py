@@ -171,7 +171,12 @@ def _base_url(_inst: object, attribute: attrs.Attribute[Any], value: object) -> 
 
 @attrs.frozen(kw_only=True)
 class Hosts:
-    """Base URLs of the four WeChat hosts; ``Hosts.single(url)`` points them all at one server."""
+    """Base URLs of the four WeChat hosts; ``Hosts.single(url)`` points them all at one server.
+
+    A path in a base URL (``https://gateway.example/wechat``) is put in front of every request
+    path and is not signed: the signature covers the path WeChat receives (``/v3/...``), so
+    such a base fits a forwarding proxy that strips its prefix, and nothing else.
+    """
 
     mainland: str = attrs.field(
         default="https://api.mch.weixin.qq.com", converter=_url, validator=_base_url

@@ -103,8 +103,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-failed",
         action="store_true",
-        help="also run jobs whose journal holds a final failure (WeChat refused them, or they "
-        "did not validate) for the same content: fix the cause first (a key, a permission)",
+        help="also run jobs whose journal holds a final failure for the same content: a "
+        "refused request is re-sent with its stored key and bytes unchanged (fix the cause "
+        "first: a key, a permission), a job that did not validate is prepared again",
     )
     # Internal: a process started by --processes writes "<in flight>\t<ok>\t<from journal>\t
     # <result JSON>" lines for its parent, and neither a progress line nor a summary of its own.

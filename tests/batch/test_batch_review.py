@@ -257,3 +257,43 @@ def test_the_command_forwards_retry_failed_to_its_workers() -> None:
     for given, expected in ((["--retry-failed"], True), ([], False)):
         args = parser.parse_args(["jobs.jsonl", "--processes", "2", *given])
         assert ("--retry-failed" in _worker_command(args, 1, 2)) is expected
+
+
+async def test_retry_failed_tries_each_failure_once_per_run(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # Failures this run writes are final for it: a job listed twice is not sent twice.
+    journal = tmp_path / "j.db"
+    row = application(0, sandbox.credentials.mchid)
+    invalid = application(1, sandbox.credentials.mchid)
+    invalid["name"] = ""
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    wrong = attrs.evolve(sandbox.credentials, private_key=other_key)
+
+    async def run() -> list[tuple[str | None, bool]]:
+        async with sandbox.client(retry=RetryPolicy(attempts=1), credentials=wrong) as c:
+            jobs = [row, row, invalid, invalid]
+            results = onboard_many(c, jobs, concurrency=1, journal=journal, retry_failed=True)
+            return [(r.error_code, r.from_journal) async for r in results]
+
+    first = [("SIGN_ERROR", False), ("SIGN_ERROR", True)]
+    first += [("VALIDATION_ERROR", False), ("VALIDATION_ERROR", True)]
+    assert await run() == first
+    assert await run() == first  # the next run tries each again, once: invalid rows included
+    creates = [r for r in sandbox.requests if r.path == "/hk/v3/merchants"]
+    assert len(creates) == 2
+
+
+def test_a_resend_is_a_claim(tmp_path: Path) -> None:
+    # Two runs read the same refused row; the one that claims it first sends. The other's
+    # re-send of the stored request must not go out beside the first one's new key.
+    with Journal(tmp_path / "j.db") as journal:
+        journal.prepared("J", "h1", "key1", b"{}", "serial")
+        journal.failed("J", "h1", "SIGN_ERROR", "refused", retryable=False, keep_request=True)
+        seen = journal.get("J")
+        assert seen is not None
+        assert journal.prepared("J", "h2", "key2", b"{}", "serial", expected_runs=seen.runs)
+        assert not journal.resending("J", expected_runs=seen.runs)
+        record = journal.get("J")
+        assert record is not None
+        assert (record.idempotency_key, record.runs) == ("key2", 2)

@@ -89,7 +89,8 @@ class JobResult:
     idempotency_key: str | None = None
     error_code: str | None = None
     error_message: str | None = None
-    #: Whether a later run would try this job again.
+    #: Whether a later run would try this job again (without ``retry_failed``, which also
+    #: tries final failures).
     retryable: bool = False
     #: True when the job had already finished in an earlier run and nothing was sent now.
     from_journal: bool = False
@@ -198,6 +199,9 @@ class _Runner:
         self.client = client
         self.journal = journal
         self.retry_failed = retry_failed
+        #: Final failures written before this moment are retried under ``retry_failed``; the
+        #: ones written since are this run's (a job listed twice) or a concurrent run's.
+        self.started_at = time.time()
         self.group = journal.group_commit()
         self.padding = padding
         self.store_photos_as = store_photos_as
@@ -284,7 +288,11 @@ class _Runner:
             and (
                 record.state is JobState.PREPARED
                 or record.retryable
-                or (self.retry_failed and record.content_hash == unit.content_hash)
+                or (
+                    self.retry_failed
+                    and record.content_hash == unit.content_hash
+                    and record.updated_at < self.started_at
+                )
             )
         ):
             # What WeChat may already have seen: same key, same bytes. Its outcome is the
@@ -297,7 +305,13 @@ class _Runner:
                 body=record.body,
                 wechatpay_serial=record.wechatpay_serial or "",
             )
-            await self.group.write(self.journal.resending, unit.job_id)
+            # A claim like a new key's: a run that re-sends a refused request on demand
+            # (retry_failed) may race one that claims a corrected row under a new key.
+            claimed = await self.group.write(
+                self.journal.resending, unit.job_id, expected_runs=record.runs
+            )
+            if not claimed:
+                return _claimed_elsewhere(unit)
         else:
             try:
                 prepared = await hk_merchants.prepare_create(
@@ -360,7 +374,9 @@ class _Runner:
     def _finished(self, record: JobRecord, unit: _Unit) -> bool:
         if record.state is JobState.DONE:
             return True
-        if record.state is JobState.FAILED and not record.retryable and not self.retry_failed:
+        if record.state is JobState.FAILED and not record.retryable:
+            if self.retry_failed and record.updated_at < self.started_at:
+                return False  # an earlier run's final failure, tried again on demand
             # A corrected row (new content under the same id) gets a fresh try.
             return record.content_hash == unit.content_hash
         return False
@@ -470,9 +486,10 @@ async def onboard_many(
     requests prepared now; a re-sent request keeps its stored bytes).
 
     ``retry_failed=True`` also runs jobs whose journal holds a final failure for this same
-    content: a request WeChat refused is sent again with its stored key and bytes (fix what it
-    refused first: the merchant's key, a permission); a job refused before sending
-    (validation) is prepared again.
+    content, written before this run: a request WeChat refused is sent again with its stored
+    key and bytes unchanged (fix what it refused first: the merchant's key, a permission; a
+    refusal of the bytes themselves needs a corrected row), and a job refused before sending
+    (validation) is prepared again. Each such job is tried once per run.
     """
     if type(concurrency) is not int or concurrency < 1:
         raise ValidationError("concurrency", "must be an integer of at least 1")

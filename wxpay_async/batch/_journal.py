@@ -38,7 +38,7 @@ T = TypeVar("T")
 
 _COLUMNS = (
     "job_id, state, content_hash, idempotency_key, body, wechatpay_serial, sub_mchid,"
-    " verification_status, error_code, error_message, retryable, runs"
+    " verification_status, error_code, error_message, retryable, runs, updated_at"
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -79,6 +79,8 @@ class JobRecord:
     error_message: str | None
     retryable: bool
     runs: int
+    #: ``time.time()`` of the row's last write.
+    updated_at: float
 
 
 #: How long a statement waits for another process's lock on the journal file.
@@ -209,12 +211,18 @@ class Journal:
         )
         return cursor.rowcount == 1
 
-    def resending(self, job_id: str) -> None:
-        """Count another run of a job whose prepared request is re-sent as is."""
-        self._db.execute(
-            "UPDATE jobs SET state='prepared', runs=runs+1, updated_at=? WHERE job_id=?",
-            (time.time(), job_id),
+    def resending(self, job_id: str, *, expected_runs: int | None = None) -> bool:
+        """Count another run of a job whose prepared request is re-sent as is.
+
+        With ``expected_runs`` this is a claim, as for :meth:`prepared`: written only if no
+        other run has claimed the job since it was read. Returns whether the row was written.
+        """
+        cursor = self._db.execute(
+            "UPDATE jobs SET state='prepared', runs=runs+1, updated_at=?"
+            " WHERE job_id=? AND (? IS NULL OR runs = ?)",
+            (time.time(), job_id, expected_runs, expected_runs),
         )
+        return cursor.rowcount == 1
 
     def done(self, job_id: str, sub_mchid: str, verification_status: str | None) -> None:
         self._db.execute(
@@ -426,4 +434,5 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         error_message=row[9],
         retryable=bool(row[10]),
         runs=row[11],
+        updated_at=row[12],
     )
