@@ -29,7 +29,7 @@ from ._errors import (
     WxPayError,
     api_error_for,
 )
-from ._middlewares import CallMiddleware
+from ._middlewares import CallMiddleware, TrackingConnector
 from ._validation import seconds
 from ._version import __version__
 from .crypto import SignedHeaders, max_plaintext_bytes
@@ -63,8 +63,10 @@ class WxPayClient:
     ``timeout`` (seconds, or an ``aiohttp.ClientTimeout`` whose ``total`` is used so) limits each
     attempt: connecting, sending and reading the whole answer. ``retry.deadline`` limits the
     whole call, the waits between attempts and a failover to the backup host included.
-    ``connections`` bounds the open connections to all hosts together, ``connections_per_host``
-    those to each host. The client keeps no cookies.
+    Each host has its own pool of at most ``min(connections, connections_per_host)``
+    connections, so calls piling up on one host (a slow api.weixin.qq.com, say) never leave
+    another without a connection, nor make it look unreachable and fail over. The client
+    keeps no cookies.
 
     ``sign_executor`` (e.g. ``ThreadPoolExecutor(max_workers=1)``, owned and shut down by the
     caller) computes each request's RSA signature (~0.3 ms) off the event loop's thread, so a
@@ -116,7 +118,7 @@ class WxPayClient:
                 raise ValidationError(name, "must be an integer >= 1")
         self._limits = (connections, connections_per_host)
         self.sign_executor = sign_executor
-        self._http: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._closed = False
         self.trust.bind(self._download_certificates, credentials.apiv3_key)
 
@@ -134,11 +136,17 @@ class WxPayClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool; the client cannot be used afterwards."""
+        """Close every host's pool; the client cannot be used afterwards."""
         self._closed = True
-        session, self._http = self._http, None
-        if session is not None:
-            await session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        failure: BaseException | None = None
+        for session in sessions:
+            try:
+                await session.close()
+            except Exception as exc:  # the other pools are closed all the same
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     @property
     def closed(self) -> bool:
@@ -148,17 +156,17 @@ class WxPayClient:
     def __repr__(self) -> str:
         return f"WxPayClient(mchid={self.credentials.mchid!r}, trust={self.trust!r})"
 
-    def _session(self) -> aiohttp.ClientSession:
+    def _session(self, base: str) -> aiohttp.ClientSession:
         if self._closed:
             raise WxPayError("WxPayClient is closed")
-        session = self._http
+        session = self._sessions.get(base)
         if session is None:
             total, per_host = self._limits
-            connector = aiohttp.TCPConnector(
+            connector = TrackingConnector(
                 limit=total, limit_per_host=per_host, keepalive_timeout=KEEPALIVE_SECONDS
             )
-            # One session for every host, so ``connections`` bounds them all together. No
-            # cookies: nothing a server (or a proxy) sets is kept and sent back to WeChat.
+            # A session per host: its own pool (see the class docstring). No cookies: nothing
+            # a server (or a proxy) sets is kept and sent back to WeChat.
             session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -172,7 +180,7 @@ class WxPayClient:
             # aiohttp would silently re-send an idempotent request once after a dropped
             # keep-alive connection; our retry middleware owns that decision.
             session._retry_connection = False
-            self._http = session
+            self._sessions[base] = session
         return session
 
     # -- access token (api.weixin.qq.com) ------------------------------------------------------
@@ -283,7 +291,7 @@ class WxPayClient:
             and self.hosts.mainland_backup != self.hosts.mainland
             and exc.connection_failed
             # The backup's attempts share the call's deadline (RetryPolicy.min_attempt_time).
-            and self.retry.time_left(call.started) >= self.retry.min_attempt_time
+            and self.retry.time_left(call.started) >= self.retry.attempt_minimum
         )
 
     async def _send_once(
@@ -296,7 +304,7 @@ class WxPayClient:
         endpoint = call.endpoint
         base = self.hosts.base(host_name)
         url = yarl.URL(base + call.canonical_url, encoded=True)
-        session = self._session()
+        session = self._session(base)
         started = time.perf_counter()
         failure: TransportError | None = None
         cause: BaseException | None = None

@@ -228,10 +228,11 @@ class RetryPolicy:
     ``Retry-After`` it is ``min(wait_max, retry_after + U(0, wait_jitter))`` (the jitter keeps
     the callers that were refused together from coming back together). ``deadline`` caps the
     whole call (attempts, waits, a failover) in seconds. A retry starts only if at least
-    ``min_attempt_time`` seconds of the deadline are left after its wait: an attempt cut
-    shorter than that would mostly end in a timeout, which on an endpoint that is not safe to
-    retry turns a clear refusal (a 429, say) into an unknown outcome; the last answer or error
-    is returned instead. ``sleep=False`` removes waiting (tests).
+    ``min_attempt_time`` seconds of the deadline (at most a quarter of it, so that a short
+    deadline still leaves room for retries) are left after its wait: an attempt cut shorter
+    than that would mostly end in a timeout, which on an endpoint that is not safe to retry
+    turns a clear refusal (a 429, say) into an unknown outcome; the last answer or error is
+    returned instead. ``sleep=False`` removes waiting (tests).
     """
 
     attempts: int = attrs.field(default=4, validator=_attempts)
@@ -251,6 +252,13 @@ class RetryPolicy:
         else:
             backoff = self.wait_initial * 2.0 ** (attempt - 1) + random.uniform(0, self.wait_jitter)
         return float(min(self.wait_max, backoff))
+
+    @property
+    def attempt_minimum(self) -> float:
+        """The time a retry needs left to start: ``min_attempt_time``, at most deadline / 4."""
+        if self.deadline is None:
+            return self.min_attempt_time
+        return min(self.min_attempt_time, self.deadline / 4)
 
     def time_left(self, started: float) -> float:
         """Seconds left before the deadline of a call started at ``started``

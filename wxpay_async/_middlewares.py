@@ -11,11 +11,13 @@ import asyncio
 import json
 import logging
 import time
+import weakref
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from aiohttp import ClientHandlerType, ClientRequest, ClientResponse
+from aiohttp.connector import Connection
 
 from ._config import MerchantCredentials, RetryPolicy
 from ._endpoint import Endpoint
@@ -36,6 +38,7 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "CallMiddleware",
     "CallSettings",
+    "TrackingConnector",
     "should_retry",
 ]
 
@@ -81,6 +84,29 @@ def should_retry(
     if status in RETRYABLE_STATUSES or code in RETRYABLE_CODES:
         return safe
     return False
+
+
+#: Requests that hold a connection in their current attempt (see TrackingConnector).
+_CONNECTED: weakref.WeakSet[ClientRequest] = weakref.WeakSet()
+
+
+class TrackingConnector(aiohttp.TCPConnector):
+    """A TCP pool that notes which requests got a connection.
+
+    When an attempt's timer (the deadline's share) fires before its request had a connection,
+    nothing was sent: the call reports "no connection" (retried on every endpoint, failed over
+    like a refused connection) rather than "no answer", whose outcome would be unknown.
+    """
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Any],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
+    ) -> Connection:
+        connection = await super().connect(req, traces, timeout)
+        _CONNECTED.add(req)
+        return connection
 
 
 def _error_code(endpoint: Endpoint, body: bytes) -> str | None:
@@ -193,6 +219,7 @@ class CallMiddleware:
                 if policy.deadline is not None:
                     left = max(0.0, policy.time_left(self.started))
                     limit = left if limit is None else min(limit, left)
+                _CONNECTED.discard(req)
                 async with asyncio.timeout(limit):
                     response = await handler(req)
                     if trust is not None:
@@ -200,8 +227,13 @@ class CallMiddleware:
                     else:
                         await response.read()  # the whole answer, within this attempt's time
             except (TimeoutError, aiohttp.ClientError) as exc:
+                if type(exc) is TimeoutError and req not in _CONNECTED:
+                    # The attempt's timer fired while it waited for a connection: not sent.
+                    cut = aiohttp.ConnectionTimeoutError(f"no connection to {req.url.host}")
+                    cut.__cause__ = exc
+                    exc = cut
                 if not should_retry(safe=safe, exc=exc) or attempt >= policy.attempts:
-                    raise
+                    raise exc
                 error = exc
                 outcome = type(exc).__name__
             else:
@@ -217,7 +249,7 @@ class CallMiddleware:
                 retry_after = _retry_after(response)
                 pending = response
             wait = policy.wait_before(attempt, retry_after)
-            if policy.time_left(self.started) - wait < policy.min_attempt_time:
+            if policy.time_left(self.started) - wait < policy.attempt_minimum:
                 log.info("%s: retry deadline reached after %s", endpoint.name, outcome)
                 if pending is not None:
                     return pending

@@ -307,9 +307,7 @@ async def test_retry_deadline_stops_early(
         credentials,
         trust=PublicKeyTrust(PUBLIC_KEY_ID, fake.public_key_pem),
         hosts=Hosts.single(fake.url),
-        retry=RetryPolicy(
-            attempts=10, wait_initial=0.05, wait_jitter=0, deadline=0.12, min_attempt_time=0
-        ),
+        retry=RetryPolicy(attempts=10, wait_initial=0.05, wait_jitter=0, deadline=0.12),
     ) as c:
         with pytest.raises(ServerError):
             await c.send(GET, path_params={"sub_mchid": "1"})

@@ -173,8 +173,8 @@ async def get_wechatpay_auth(
 
     Confirmation happens asynchronously on the merchant's side; poll
     :func:`list_wechatpay_merchants`. Errors: ``CloudBaseError`` 40097 invalid args, 41001 token
-    missing, 85088 cloud development not enabled, ...; -1 / -1000 are retried; 40014 / 42001
-    refresh the token once.
+    missing, 85088 cloud development not enabled, ...; -1 / -1000 are retried; 40001 / 40014 /
+    42001 refresh the token once.
     Doc: https://developers.weixin.qq.com/doc/oplatform/en/openApi/OpenApiDoc/cloudbase-common/wechatpay/getWechatPayAuth.html
     """
     request = structure({"action": action, "merchant_code": merchant_code}, WechatPayAuthRequest)
@@ -186,7 +186,7 @@ async def list_wechatpay_merchants(client: WxPayClient) -> MerchantList:
     """The merchant numbers bound to the mini program and their authorization states.
 
     Errors: ``CloudBaseError`` (41001 token missing, 85088 cloud development not enabled, ...);
-    -1 / -1000 are retried; 40014 / 42001 refresh the token once.
+    -1 / -1000 are retried; 40001 / 40014 / 42001 refresh the token once.
     Doc: https://developers.weixin.qq.com/doc/oplatform/en/openApi/OpenApiDoc/cloudbase-common/wechatpay/getWechatPayList.html
     """
     document, raw = await _call(client, LIST, b"{}")
