@@ -11,8 +11,8 @@ import asyncio
 import json
 import logging
 import time
-import weakref
 from concurrent.futures import Executor
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
@@ -86,8 +86,10 @@ def should_retry(
     return False
 
 
-#: Requests that hold a connection in their current attempt (see TrackingConnector).
-_CONNECTED: weakref.WeakSet[ClientRequest] = weakref.WeakSet()
+#: Whether the current attempt got a connection (see TrackingConnector). A context variable:
+#: the pool's ``connect`` runs in the task of the call whose middleware reads it, and setting
+#: one costs less than tracking the request objects.
+_CONNECTED: ContextVar[bool] = ContextVar("wxpay_async_connected", default=False)
 
 
 class TrackingConnector(aiohttp.TCPConnector):
@@ -105,7 +107,7 @@ class TrackingConnector(aiohttp.TCPConnector):
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature
     ) -> Connection:
         connection = await super().connect(req, traces, timeout)
-        _CONNECTED.add(req)
+        _CONNECTED.set(True)
         return connection
 
 
@@ -219,7 +221,7 @@ class CallMiddleware:
                 if policy.deadline is not None:
                     left = max(0.0, policy.time_left(self.started))
                     limit = left if limit is None else min(limit, left)
-                _CONNECTED.discard(req)
+                _CONNECTED.set(False)
                 async with asyncio.timeout(limit):
                     response = await handler(req)
                     if trust is not None:
@@ -227,7 +229,7 @@ class CallMiddleware:
                     else:
                         await response.read()  # the whole answer, within this attempt's time
             except (TimeoutError, aiohttp.ClientError) as exc:
-                if type(exc) is TimeoutError and req not in _CONNECTED:
+                if type(exc) is TimeoutError and not _CONNECTED.get():
                     # The attempt's timer fired while it waited for a connection: not sent.
                     cut = aiohttp.ConnectionTimeoutError(f"no connection to {req.url.host}")
                     cut.__cause__ = exc
