@@ -66,6 +66,20 @@ def failover_hosts(fake: FakeWeChat) -> Hosts:
     )
 
 
+def failover_client(
+    credentials: MerchantCredentials, fake: FakeWeChat, *, connect: float, retry: RetryPolicy
+) -> WxPayClient:
+    """One connection per host, mainland failing over to the backup, ``connect`` s to get one."""
+    return client_for(
+        credentials,
+        fake,
+        hosts=failover_hosts(fake),
+        timeout=aiohttp.ClientTimeout(total=5, connect=connect),
+        retry=retry,
+        connections_per_host=1,
+    )
+
+
 async def test_a_refusal_is_returned_rather_than_a_retry_too_short_to_finish(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
@@ -128,20 +142,11 @@ async def test_a_deadline_that_ends_the_wait_for_a_connection_reports_nothing_se
 async def test_a_failover_shares_the_calls_deadline(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
-    # A slow GET holds the primary's only connection: three POST attempts wait 0.2 s each for
-    # it (connect timeout, nothing sent), then the backup gets what is left of the 1 s deadline.
+    # A slow GET holds the primary's only connection: three POST attempts wait 0.3 s each for
+    # it (connect timeout, nothing sent), then the backup gets what is left of the 1.5 s deadline.
     arrived = await slow_from(fake, 1)
-    timeout = aiohttp.ClientTimeout(total=5, connect=0.2)
-    retry = RetryPolicy(attempts=3, sleep=False, deadline=1.0, min_attempt_time=0.1)
-    client = client_for(
-        credentials,
-        fake,
-        hosts=failover_hosts(fake),
-        timeout=timeout,
-        retry=retry,
-        connections_per_host=1,
-    )
-    async with client:
+    retry = RetryPolicy(attempts=3, sleep=False, deadline=1.5, min_attempt_time=0.1)
+    async with failover_client(credentials, fake, connect=0.3, retry=retry) as client:
         holder = asyncio.create_task(client.send(GET))
         await asyncio.sleep(0.05)
         started = time.monotonic()
@@ -151,24 +156,15 @@ async def test_a_failover_shares_the_calls_deadline(
         holder.cancel()
     assert not info.value.connection_failed  # the backup's POST was sent and not answered
     assert arrived == ["GET", "POST"]
-    assert elapsed < 1.35  # a fresh deadline for the backup would end at ~1.6 s
+    assert elapsed < 2.0  # a fresh deadline for the backup would end at ~2.4 s
 
 
 async def test_no_failover_with_less_than_an_attempts_minimum_left(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
     arrived = await slow_from(fake, 1, methods="GET")
-    timeout = aiohttp.ClientTimeout(total=5, connect=0.55)
     retry = RetryPolicy(attempts=3, sleep=False, deadline=2.0, min_attempt_time=0.5)
-    client = client_for(
-        credentials,
-        fake,
-        hosts=failover_hosts(fake),
-        timeout=timeout,
-        retry=retry,
-        connections_per_host=1,
-    )
-    async with client:
+    async with failover_client(credentials, fake, connect=0.55, retry=retry) as client:
         holder = asyncio.create_task(client.send(GET))
         await asyncio.sleep(0.05)
         with pytest.raises(RequestTimeoutError) as info:
