@@ -1,4 +1,4 @@
-"""WxPayClient: configuration, the connection pool, and ``send()``/``call()``."""
+"""WxPayClient: configuration, a connection pool per host, and ``send()``/``call()``."""
 
 from __future__ import annotations
 

@@ -93,7 +93,8 @@ _CONNECTED: ContextVar[bool] = ContextVar("wxpay_async_connected", default=False
 
 
 class TrackingConnector(aiohttp.TCPConnector):
-    """A TCP pool that notes which requests got a connection.
+    """A TCP pool that notes, for the attempt running in the calling task, that it got a
+    connection (``_CONNECTED``; the middleware clears it before each attempt).
 
     When an attempt's timer (the deadline's share) fires before its request had a connection,
     nothing was sent: the call reports "no connection" (retried on every endpoint, failed over
