@@ -288,11 +288,7 @@ class _Runner:
             and (
                 record.state is JobState.PREPARED
                 or record.retryable
-                or (
-                    self.retry_failed
-                    and record.content_hash == unit.content_hash
-                    and record.updated_at < self.started_at
-                )
+                or (self._retry_on_demand(record) and record.content_hash == unit.content_hash)
             )
         ):
             # What WeChat may already have seen: same key, same bytes. Its outcome is the
@@ -371,12 +367,16 @@ class _Runner:
         )
         return None
 
+    def _retry_on_demand(self, record: JobRecord) -> bool:
+        """Whether ``retry_failed`` tries this final failure again: an earlier run's only."""
+        return self.retry_failed and record.updated_at < self.started_at
+
     def _finished(self, record: JobRecord, unit: _Unit) -> bool:
         if record.state is JobState.DONE:
             return True
         if record.state is JobState.FAILED and not record.retryable:
-            if self.retry_failed and record.updated_at < self.started_at:
-                return False  # an earlier run's final failure, tried again on demand
+            if self._retry_on_demand(record):
+                return False
             # A corrected row (new content under the same id) gets a fresh try.
             return record.content_hash == unit.content_hash
         return False
