@@ -16,7 +16,6 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import yarl
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from ._config import HostName, Hosts, MerchantCredentials, RetryPolicy
 from ._converter import dumps, loads_utf8, structure, unstructure
@@ -277,6 +276,7 @@ class WxPayClient:
             if not self._may_fail_over(host_name, exc, call):
                 raise
             log.warning("%s; failing over to the backup host", exc)
+            call.attempt_limit = 1  # spec Part C: the backup is tried once, not retried
             raw = await self._send_once(call, "mainland_backup", body, headers)
         if raw.status >= 300 and endpoint.protocol == "v3":
             self._raise_for_status(endpoint, call, raw)
@@ -391,10 +391,21 @@ class WxPayClient:
         data = unstructure(payload)
         headers: dict[str, str] = {}
         if endpoint.encrypted_fields:
+            # Every plaintext is checked before the key is fetched, which may download
+            # certificates: a value too long for the platform's RSA-2048 key (spec B7) is a
+            # ValidationError with nothing sent, not whatever that download ends in.
+            fields = [(path, _parent_of(data, path)) for path in endpoint.encrypted_fields]
+            limit = max_plaintext_bytes(2048, endpoint.padding)
+            for path, (parent, leaf) in fields:
+                if parent is not None:
+                    _check_plaintext(parent[leaf], path, limit, endpoint)
             serial, key = await self.trust.encryption_key()
-            limit = max_plaintext_bytes(key.key_size, endpoint.padding)
-            for path in endpoint.encrypted_fields:
-                _encrypt_in_place(data, path, key, limit, endpoint)
+            if key.key_size < 2048:  # a test key: its own, smaller limit
+                limit = max_plaintext_bytes(key.key_size, endpoint.padding)
+            for path, (parent, leaf) in fields:
+                if parent is not None:
+                    plain = _check_plaintext(parent[leaf], path, limit, endpoint)
+                    parent[leaf] = encrypt_checked(key, plain, endpoint.padding)
             headers["Wechatpay-Serial"] = serial
         return dumps(data), headers
 
@@ -445,18 +456,18 @@ def _without_total(timeout: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
     )
 
 
-def _encrypt_in_place(
-    data: Any, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint
-) -> None:
-    """Encrypt the value at dotted ``path`` in place; an absent or ``None`` value is left."""
+def _parent_of(data: Any, path: str) -> tuple[dict[str, Any] | None, str]:
+    """The object holding dotted ``path``'s value and its key; ``None`` if absent or null."""
     *parents, leaf = path.split(".")
     for part in parents:
         data = data.get(part) if isinstance(data, dict) else None
     if isinstance(data, dict) and data.get(leaf) is not None:
-        data[leaf] = _encrypt(data[leaf], path, key, limit, endpoint)
+        return data, leaf
+    return None, leaf
 
 
-def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: Endpoint) -> str:
+def _check_plaintext(value: Any, path: str, limit: int, endpoint: Endpoint) -> bytes:
+    """The UTF-8 bytes to encrypt, if they fit ``limit``; else ValidationError (no value in it)."""
     if not isinstance(value, str):
         raise ValidationError(path, "must be a string to be encrypted")
     data = value.encode()
@@ -464,7 +475,7 @@ def _encrypt(value: Any, path: str, key: RSAPublicKey, limit: int, endpoint: End
         raise ValidationError(
             path, f"must be at most {limit} bytes as UTF-8 to fit {endpoint.padding} encryption"
         )
-    return encrypt_checked(key, data, endpoint.padding)
+    return data
 
 
 def answer_document(raw: RawResponse) -> dict[str, Any]:

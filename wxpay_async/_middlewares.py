@@ -173,6 +173,7 @@ class CallMiddleware:
     """
 
     __slots__ = (
+        "attempt_limit",
         "attempts",
         "canonical_url",
         "endpoint",
@@ -189,7 +190,11 @@ class CallMiddleware:
         self.endpoint = endpoint
         self.canonical_url = canonical_url
         self.sign_body = sign_body
+        #: Attempts made so far, on every host of the call.
         self.attempts = 0
+        #: Attempts allowed on the host being tried: ``None`` for the retry policy's; a
+        #: failover to the backup host sets 1 (it is tried once).
+        self.attempt_limit: int | None = None
         self.verified = False
         #: When the call started: its deadline runs from here, across a failover too.
         self.started = time.monotonic()
@@ -203,10 +208,11 @@ class CallMiddleware:
         policy = settings.retry
         safe = endpoint.safe_to_retry
         per_attempt = settings.timeout.total
-        attempt = 0  # per host: a failover to the backup host gets every attempt again
+        limit_here = policy.attempts if self.attempt_limit is None else self.attempt_limit
+        attempt = 0  # on this host (the backoff's count); ``self.attempts`` is the call's
         while True:
             attempt += 1
-            self.attempts = attempt
+            self.attempts += 1
             retry_after: float | None = None
             error: BaseException | None = None
             pending: ClientResponse | None = None
@@ -235,7 +241,7 @@ class CallMiddleware:
                     cut = aiohttp.ConnectionTimeoutError(f"no connection to {req.url.host}")
                     cut.__cause__ = exc
                     exc = cut
-                if not should_retry(safe=safe, exc=exc) or attempt >= policy.attempts:
+                if not should_retry(safe=safe, exc=exc) or attempt >= limit_here:
                     raise exc
                 error = exc
                 outcome = type(exc).__name__
@@ -246,7 +252,7 @@ class CallMiddleware:
                 code = _error_code(endpoint, await response.read())
                 if not should_retry(safe=safe, status=status, code=code):
                     return response
-                if attempt >= policy.attempts:
+                if attempt >= limit_here:
                     return response
                 outcome = f"HTTP {status} {code or ''}".strip()
                 retry_after = _retry_after(response)
@@ -266,7 +272,7 @@ class CallMiddleware:
             if settings.closed:
                 # aclose() ran meanwhile: its sessions are gone, so no attempt can start.
                 raise TransportError(
-                    f"{endpoint.name}: the client was closed before attempt {attempt + 1}"
+                    f"{endpoint.name}: the client was closed before attempt {self.attempts + 1}"
                 )
 
     async def _sign_in_executor(

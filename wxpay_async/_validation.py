@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +17,16 @@ import attrs
 
 from ._errors import ValidationError
 
-__all__ = ["check_text", "count", "each", "https_url", "seconds", "text", "utf8_at_most"]
+__all__ = [
+    "check_text",
+    "count",
+    "each",
+    "https_url",
+    "is_printable_text",
+    "seconds",
+    "text",
+    "utf8_at_most",
+]
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -109,13 +119,33 @@ def _check_text(
         )
 
 
+def is_printable_text(value: str) -> bool:
+    """Printable text, spaces of every kind included (a name may hold U+3000 or U+00A0).
+
+    ``str.isprintable`` refuses every space but U+0020; this refuses only control, format
+    (bidi overrides among them), private-use, unassigned and surrogate code points and line
+    or paragraph separators.
+    """
+    return value.isprintable() or all(
+        ch.isprintable() or unicodedata.category(ch) == "Zs" for ch in value
+    )
+
+
 def utf8_at_most(limit: int) -> Validator:
-    """A string whose UTF-8 encoding is at most ``limit`` bytes (encrypted-field plaintexts)."""
+    """Printable text whose UTF-8 encoding is at most ``limit`` bytes (encrypted plaintexts).
+
+    Printable as :func:`is_printable_text` has it: what a PKCS#1 v1.5 field decrypted from an
+    answer must be (``crypto.decrypt_field``), so nothing is sent that could not be read back.
+    """
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None:
             return
         _check_text(attribute.name, value, 1, None, None, None)
+        if not is_printable_text(value):
+            raise ValidationError(
+                attribute.name, "must be printable text (no control or format characters)"
+            )
         size = len(value.encode())
         if size > limit:
             raise ValidationError(

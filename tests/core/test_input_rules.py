@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import math
 import random
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -115,12 +116,28 @@ def test_pkcs1_noise_from_a_wrong_key_is_refused_when_it_cannot_be_text() -> Non
             plain = key.decrypt(raw, padding.PKCS1v15()).decode()
         except (ValueError, UnicodeDecodeError):
             continue
-        if plain and plain.isprintable():
+        if plain and all(ch.isprintable() or unicodedata.category(ch) == "Zs" for ch in plain):
             continue
-        refusable += 1  # UTF-8 noise that is empty or holds control characters
+        refusable += 1  # UTF-8 noise that is empty or holds control or format characters
         with pytest.raises(DecryptionError):
             decrypt_field(key, base64.b64encode(raw).decode(), Padding.PKCS1V15)
     assert refusable > 0
+
+
+@pytest.mark.parametrize("name", ["陳\u3000大文", "Tom\u00a0Lee", "Ann\u202fBo", "李 小龍"])
+def test_pkcs1_fields_with_any_kind_of_space_decrypt(key: rsa.RSAPrivateKey, name: str) -> None:
+    # str.isprintable() is False for U+3000 and U+00A0: names that HK contacts do hold.
+    ciphertext = encrypt_field(key.public_key(), name, Padding.PKCS1V15)
+    assert decrypt_field(key, ciphertext, Padding.PKCS1V15) == name
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "a\u202eb", "a\u2028b", "\ue000"])
+def test_pkcs1_fields_with_control_or_format_characters_are_refused(
+    key: rsa.RSAPrivateKey, text: str
+) -> None:
+    ciphertext = encrypt_field(key.public_key(), text, Padding.PKCS1V15)
+    with pytest.raises(DecryptionError):
+        decrypt_field(key, ciphertext, Padding.PKCS1V15)
 
 
 # -- AES-GCM inputs read from JSON ---------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from wxpay_async import ValidationError, WxPayClient
+from wxpay_async import CertificateTrust, ValidationError, WxPayClient
 from wxpay_async.crypto import Padding, decrypt_field
 from wxpay_async.products import hk_merchants
 
@@ -62,6 +62,11 @@ def application(**changes: Any) -> dict[str, Any]:
         ({"office_phone": "call us"}, "office_phone", "phone number"),
         ({"contact__phone": "+852 abc"}, "contact.phone", "phone number"),
         ({"contact__email": "tom@localhost"}, "contact.email", "email address"),
+        # What could not be read back from a PKCS#1 answer (decrypt_field) is not sent either.
+        ({"contact__name": "陳\x00大文"}, "contact.name", "printable text"),
+        ({"contact__name": "Tom\u202eLee"}, "contact.name", "printable text"),  # bidi override
+        ({"contact__email": "tom\x7f@example.com"}, "contact.email", "printable text"),
+        ({"contact__phone": "+852\u2028123"}, "contact.phone", "printable text"),
         ({"unknown_field": 1}, "unknown_field", "is not a field"),
     ],
 )
@@ -323,3 +328,25 @@ def test_a_model_built_directly_checks_enum_and_nested_types(
 def test_a_model_built_directly_accepts_enum_values_as_text() -> None:
     model = hk_merchants.SubMerchantApplication(**_model_fields(merchant_type="ENTERPRISE"))
     assert model.merchant_type == hk_merchants.MerchantType.ENTERPRISE
+
+
+@pytest.mark.parametrize(("padding", "limit"), [(Padding.PKCS1V15, 245), (Padding.OAEP, 214)])
+async def test_a_plaintext_too_long_for_rsa_is_refused_before_any_certificate_download(
+    recorder: tuple[Recorder, str],
+    make_client: Callable[..., WxPayClient],
+    padding: Padding,
+    limit: int,
+) -> None:
+    """The model allows a 256-byte e-mail; RSA-2048 does not (spec B7). Refused before the
+    key is fetched: a certificate trust with no certificate yet downloads nothing."""
+    rec, url = recorder
+    email = "a" * (limit - len("@example.com") + 1) + "@example.com"
+    async with make_client(url, trust=CertificateTrust()) as client:
+        with pytest.raises(ValidationError) as caught:
+            await hk_merchants.prepare_create(
+                client, application(contact__email=email), padding=padding
+            )
+    assert caught.value.field == "contact.email"
+    assert f"at most {limit} bytes" in caught.value.rule
+    assert email not in str(caught.value)
+    assert rec.requests == []

@@ -262,6 +262,66 @@ async def test_fields_encrypted_with_another_key_are_refused(
     assert sb.submerchant_count == 0
 
 
+async def test_fields_encrypted_in_the_other_key_mode_are_refused(
+    sb: Sandbox, client: WxPayClient
+) -> None:
+    """Spec B6: one request must not mix modes. A public-key merchant's fields encrypted with
+    a platform certificate (or the reverse) are refused, though the sandbox holds both keys."""
+    identity = sb.identity
+    if sb.key_mode == "public_key":
+        certificate = identity.current_certificate
+        serial, key = certificate.serial_no, certificate.private_key.public_key()
+    else:
+        serial, key = identity.pubkey_id, identity.pubkey_key.public_key()
+    contact = {
+        name: encrypt_field(key, value, Padding.OAEP)
+        for name, value in hk_application()["contact"].items()
+    }
+    body = json.dumps(hk_application(contact=contact)).encode()
+    with pytest.raises(BadRequestError) as caught:
+        await client.send(
+            HK_CREATE, body=body, headers={"Wechatpay-Serial": serial}, idempotency_key="mode1"
+        )
+    assert caught.value.detail is not None
+    assert caught.value.detail["field"] == "Wechatpay-Serial"
+    assert "mode" in caught.value.detail["issue"]
+    assert sb.submerchant_count == 0
+
+
+async def test_contact_fields_must_share_one_padding(sb: Sandbox, client: WxPayClient) -> None:
+    serial, key = await client.trust.encryption_key()
+    plain = hk_application()["contact"]
+    contact = {
+        "name": encrypt_field(key, plain["name"], Padding.OAEP),
+        "phone": encrypt_field(key, plain["phone"], Padding.PKCS1V15),
+        "email": encrypt_field(key, plain["email"], Padding.PKCS1V15),
+    }
+    body = json.dumps(hk_application(contact=contact)).encode()
+    with pytest.raises(BadRequestError) as caught:
+        await client.send(
+            HK_CREATE, body=body, headers={"Wechatpay-Serial": serial}, idempotency_key="mixed1"
+        )
+    assert caught.value.detail is not None
+    assert caught.value.detail["field"] == "/contact/phone"
+    assert sb.submerchant_count == 0
+
+
+async def test_a_contact_sent_unencrypted_is_not_echoed(sb: Sandbox, client: WxPayClient) -> None:
+    serial, _key = await client.trust.encryption_key()
+    body = json.dumps(hk_application(contact={"name": "N", "phone": "P", "email": "t@e.hk"}))
+    with pytest.raises(BadRequestError) as caught:
+        await client.send(
+            HK_CREATE,
+            body=body.encode(),
+            headers={"Wechatpay-Serial": serial},
+            idempotency_key="plain2",
+        )
+    assert caught.value.detail is not None
+    assert caught.value.detail["field"] == "/contact/email"
+    assert "value" not in caught.value.detail
+    assert "t@e.hk" not in str(caught.value)
+
+
 async def test_sp_mchid_must_be_the_caller(sb: Sandbox, client: WxPayClient) -> None:
     with pytest.raises(BadRequestError, match="calling institution"):
         await send_json(

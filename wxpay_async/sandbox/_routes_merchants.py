@@ -109,6 +109,7 @@ def routes(core: Core) -> list[web.RouteDef]:
             request.headers.get("Wechatpay-Serial"),
             document["contact"],
             core.padding_order,
+            key_mode=core.options.key_mode,
         )
         # Checked again just before committing: nothing between here and the commit awaits,
         # so two concurrent requests with one key can never both create.
@@ -156,6 +157,7 @@ def routes(core: Core) -> list[web.RouteDef]:
                 request.headers.get("Wechatpay-Serial"),
                 document["contact"],
                 core.padding_order,
+                key_mode=core.options.key_mode,
             )
         sub.data = {k: document[k] for k in _STORED_FIELDS if k in document}
         if contact is not None:

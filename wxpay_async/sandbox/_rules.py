@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._errors import DecryptionError
+from .._validation import is_printable_text
 from ..crypto import Padding, decrypt_field
 from ._identity import Identity
 from ._protocol import ApiFailure
@@ -35,7 +36,13 @@ __all__ = [
 ]
 
 _B64 = r"[A-Za-z0-9+/]+={0,2}"
-_CIPHER = Str(1024, pattern=_B64, describe="must be the Base64 RSA ciphertext of the value")
+# Sensitive: a client that forgot to encrypt sent plaintext, which an error must not echo.
+_CIPHER = Str(
+    1024,
+    pattern=_B64,
+    describe="must be the Base64 RSA ciphertext of the value",
+    sensitive=True,
+)
 _DOMAIN = r"(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]{1,62}"
 _MEDIA = Str(128)
 _MEDIA_LIST = Arr(_MEDIA)
@@ -304,8 +311,14 @@ def decrypt_contact(
     serial: str | None,
     contact: Mapping[str, Any],
     order: list[Padding] | None = None,
+    *,
+    key_mode: str = "public_key",
 ) -> dict[str, str]:
     """Decrypt ``contact.*`` with the key ``Wechatpay-Serial`` names (OAEP or PKCS#1 v1.5).
+
+    The key must be the merchant's mode's (spec B6: one request must not mix modes): the WeChat
+    Pay public key in ``public_key`` mode, a platform certificate in ``certificate`` mode. The
+    fields must share one padding: the first field's decides.
 
     ``order`` is the padding to try first, updated in place with what worked: a client uses one
     padding per endpoint, so each decryption usually succeeds at once (RSA private operations
@@ -328,27 +341,44 @@ def decrypt_contact(
             value=serial,
             location="header",
         )
+    if (serial == identity.pubkey_id) != (key_mode == "public_key"):
+        raise ApiFailure.param(
+            "Wechatpay-Serial",
+            "public-key mode: encrypt with the WeChat Pay public key (PUB_KEY_ID_...), not a "
+            "platform certificate"
+            if key_mode == "public_key"
+            else "certificate mode: this merchant has no WeChat Pay public key; encrypt with "
+            "a platform certificate",
+            value=serial,
+            location="header",
+        )
     if order is None:
         order = [Padding.OAEP, Padding.PKCS1V15]
+    chosen: Padding | None = None
     plain: dict[str, str] = {}
     for name, (limit, pattern, describe) in _CONTACT_PLAINTEXT.items():
         where = pointer("contact", name)
         value: str | None = None
-        for padding in order:
+        for padding in order if chosen is None else (chosen,):
             try:
                 candidate = decrypt_field(key, contact[name], padding)
             except DecryptionError:
                 continue
-            if candidate and candidate.isprintable():
+            if candidate and is_printable_text(candidate):
                 value = candidate
                 if padding is not order[0]:
                     order.reverse()  # the other fields were encrypted the same way
+                chosen = padding
                 break
         if value is None:
             raise ApiFailure.param(
                 where,
                 "解密失败: cannot be decrypted with the key named by Wechatpay-Serial "
-                "(RSA OAEP or PKCS#1 v1.5)",
+                + (
+                    "(RSA OAEP or PKCS#1 v1.5)"
+                    if chosen is None
+                    else f"with the padding of the other contact fields ({chosen})"
+                ),
             )
         if len(value) > limit:
             raise ApiFailure.param(where, f"plaintext must be at most {limit} characters")
