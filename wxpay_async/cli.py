@@ -8,12 +8,46 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from collections.abc import Sequence
 
 from ._version import __version__
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "at_least_one", "main", "non_negative_seconds", "positive_seconds"]
+
+
+def at_least_one(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1 (a bad one exits 2 with a usage line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {text!r}")
+    return value
+
+
+def _seconds(text: str, *, zero_ok: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_ok):
+        rule = ">= 0" if zero_ok else "> 0"
+        raise argparse.ArgumentTypeError(f"expected a finite number {rule}, got {text!r}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An ``argparse`` type: a finite number of seconds > 0."""
+    return _seconds(text, zero_ok=False)
+
+
+def non_negative_seconds(text: str) -> float:
+    """An ``argparse`` type: a finite number of seconds >= 0."""
+    return _seconds(text, zero_ok=True)
+
 
 #: name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

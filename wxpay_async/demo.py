@@ -26,6 +26,7 @@ from aiohttp import web
 
 from . import RetryPolicy, WxPayClient
 from .batch import onboard_many
+from .cli import at_least_one
 from .notify import Notification, NotificationVerifier, aiohttp_handler
 from .products import (
     certificates,
@@ -50,8 +51,10 @@ class Check:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--jobs", type=int, default=200, help="HK onboardings in the batch")
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--jobs", type=at_least_one, default=200, help="HK onboardings in the batch"
+    )
+    parser.add_argument("--concurrency", type=at_least_one, default=32)
     parser.add_argument("--seed", type=int, default=2026, help="seed of the sandbox's faults")
 
 
@@ -259,15 +262,21 @@ async def _mission(
         closed = await payscore_permissions.get_by_authorization_code(client, code, **ids)
         events = merchant.of_type("PAYSCORE.USER_OPEN_SERVICE")
         handled_once = len(events) == 1 and merchant.handled[events[0].id] == 1
-        refused = sum(1 for d in sb.deliveries if d.status and d.status >= 400)
+        # The forged copy (a WECHATPAY/SIGNTEST/ signature) must have been refused: accepted,
+        # it would be handled under the real notification's id, and the real one skipped.
+        probes = [d for d in sb.deliveries if d.variant == "signtest"]
+        refused = sum(1 for d in probes if d.status is not None and d.status >= 400)
         held = (
-            handled_once
+            bool(probes)
+            and refused == len(probes)
+            and handled_once
             and str(opened.authorization_state) == "AVAILABLE"
             and str(closed.authorization_state) != "AVAILABLE"
         )
         return held, (
             f"token expires {token.expires_at:%H:%M:%S}Z, launch {sorted(launch)}; "
-            f"open-service handled once={handled_once} ({refused} forged delivery refused); "
+            f"open-service handled once={handled_once} ({refused} of {len(probes)} forged"
+            " deliveries refused); "
             f"{opened.authorization_state} → terminated → {closed.authorization_state}"
         )
 

@@ -90,6 +90,8 @@ async def test_restarted_cli_reuses_the_identity(identity_dir: Path) -> None:
     try:
         assert "reused identity" in line
         assert (identity_dir / "merchant_private_key.pem").read_bytes() == key_before
+        # Rewritten (the URL may change), owner-readable: it holds the APIv3 key inline.
+        assert (identity_dir / "merchant.toml").stat().st_mode & 0o777 == 0o600
         second = load_merchant_config(identity_dir / "merchant.toml")
         assert second.credentials.serial_no == first.credentials.serial_no
         async with second.client() as client:
@@ -106,6 +108,55 @@ def test_cli_refuses_a_file_as_identity_dir(
     target.write_text("x")
     assert main(["sandbox", "--identity", str(target)]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_cli_never_overwrites_keys_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An --identity pointed at a real configuration by mistake: nothing is replaced."""
+    key = tmp_path / "merchant_private_key.pem"
+    key.write_text("the merchant's real key")
+    assert main(["sandbox", "--identity", str(tmp_path)]) == 2
+    assert "already holds merchant_private_key.pem" in capsys.readouterr().err
+    assert key.read_text() == "the merchant's real key"
+    assert not (tmp_path / "sandbox-private").exists()
+    with pytest.raises(FileExistsError):
+        Identity.generate().save(tmp_path)
+    assert key.read_text() == "the merchant's real key"
+
+
+def test_cli_leaves_a_merchant_toml_it_did_not_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Identity.generate().save(tmp_path)
+    toml = tmp_path / "merchant.toml"
+    toml.write_text("# mine\nmchid = '1'\n")
+    assert main(["sandbox", "--identity", str(tmp_path)]) == 2
+    assert "not written by wxpay-async" in capsys.readouterr().err
+    assert toml.read_text() == "# mine\nmchid = '1'\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["sandbox", "--time-scale", "0"],
+        ["sandbox", "--time-scale", "-1"],
+        ["sandbox", "--time-scale", "nan"],
+        ["sandbox", "--latency", "-0.5"],
+        ["demo", "--jobs", "0"],
+        ["demo", "--concurrency", "0"],
+    ],
+)
+def test_bad_numbers_are_usage_errors_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    identity = tmp_path / "identity"
+    extra = ["--identity", str(identity)] if argv[0] == "sandbox" else []
+    with pytest.raises(SystemExit) as caught:
+        main([*argv, *extra])
+    assert caught.value.code == 2
+    assert "expected" in capsys.readouterr().err
+    assert not identity.exists()
 
 
 # -- merchant.toml ----------------------------------------------------------------------------

@@ -57,6 +57,26 @@ async def test_system_error_is_retried_with_the_same_body_and_key(
     assert sb.submerchant_count == 1
 
 
+async def test_a_mis_signed_request_is_401_even_when_a_fault_is_due(sb: Sandbox) -> None:
+    """A signing bug must not pass for a retryable 500 under the sandbox's fault rates."""
+    sb.faults.queue("*", "system_error")
+    headers = {
+        "Authorization": 'WECHATPAY2-SHA256-RSA2048 mchid="1",serial_no="1",nonce_str="n",'
+        'timestamp="1",signature="AA=="',
+        "Accept": "application/json",
+        "User-Agent": "test",
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{sb.url}/v3/global/merchant/h5/permission/{DEFAULT_SUB_MCHID}", headers=headers
+        ) as response,
+    ):
+        assert response.status == 401
+        assert (await response.json())["code"] == "SIGN_ERROR"
+    assert faults_seen(sb) == ["system_error"]  # the fault was due, and not what answered
+
+
 @pytest.mark.parametrize(
     ("endpoint", "payload", "code"),
     [

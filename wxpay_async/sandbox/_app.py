@@ -106,9 +106,8 @@ def build_app(core: Core) -> web.Application:
         request: web.Request, handler: Handler, fault: Fault | None, path: str
     ) -> web.Response:
         try:
-            failure = _error_for(fault, path) if fault is not None else None
-            if failure is not None:
-                raise failure
+            # The signature first: a forged or mis-signed request is a 401 even when a fault
+            # is due, never a retryable 500 that would hide a signing bug under fault rates.
             if core.options.verify_requests:
                 signed_body = await request.read()  # cached by aiohttp
                 template = _template(request)
@@ -117,6 +116,9 @@ def build_app(core: Core) -> web.Application:
                     core.verifier.check_headers(request)
                     signed_body = extract(signed_body, request.headers.get("Content-Type", ""))
                 core.verifier.verify(request, signed_body)
+            failure = _error_for(fault, path) if fault is not None else None
+            if failure is not None:
+                raise failure
             response = await handler(request)
         except ApiFailure as exc:
             return web.Response(

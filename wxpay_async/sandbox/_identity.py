@@ -195,11 +195,38 @@ class Identity:
 
     # -- persistence (``wxpay-async sandbox --identity DIR``) -------------------------------------
 
+    #: What :meth:`save` writes at the top of its directory (``merchant.toml`` comes later).
+    FILES = (
+        "merchant_private_key.pem",
+        "wechatpay_public_key.pem",
+        "platform_certificate.pem",
+        "merchant.toml",
+        "sandbox-private",
+    )
+
+    @classmethod
+    def occupied(cls, directory: Path) -> list[str]:
+        """The files of :data:`FILES` already in ``directory``: a new identity overwrites none.
+
+        A directory pointed at by mistake (a real merchant's configuration) would otherwise
+        lose its private key to a throwaway one.
+        """
+        return [name for name in cls.FILES if (directory / name).exists()]
+
     def save(self, directory: Path) -> None:
-        """Write everything a restarted sandbox needs to accept the same client."""
+        """Write everything a restarted sandbox needs to accept the same client.
+
+        Refuses (``FileExistsError``) to write over any file of :data:`FILES`.
+        """
+        taken = self.occupied(directory)
+        if taken:
+            raise FileExistsError(
+                f"{directory} already holds {', '.join(taken)}; a new sandbox identity needs "
+                "a directory without them"
+            )
         directory.mkdir(parents=True, exist_ok=True)
         private = directory / "sandbox-private"
-        private.mkdir(exist_ok=True)
+        private.mkdir()
         _write_secret(directory / "merchant_private_key.pem", private_pem(self.merchant_key))
         _write_secret(private / "wechatpay_public_key_private.pem", private_pem(self.pubkey_key))
         (directory / "wechatpay_public_key.pem").write_bytes(
@@ -252,7 +279,8 @@ class Identity:
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    # Private keys and the APIv3 key: owner-readable only.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # Private keys and the APIv3 key: owner-readable only, from the moment the file exists,
+    # and never over an existing file (whose mode would be kept).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)

@@ -11,15 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
 
+from ..cli import non_negative_seconds, positive_seconds
 from ._identity import Identity
 from ._notify import is_loopback_url
 from ._sandbox import Sandbox
 
 __all__ = ["configure", "run", "write_client_config", "write_merchant_toml"]
+
+#: The first line of every ``merchant.toml`` written here: only such a file is ever replaced.
+_HEADER = "# Written for a test server (the sandbox, a benchmark): a throwaway identity.\n"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -40,11 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--time-scale",
-        type=float,
+        type=positive_seconds,
         default=1.0,
         help="real seconds per simulated second (0.01: reviews/retries 100x faster)",
     )
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    parser.add_argument(
+        "--latency", type=non_negative_seconds, default=0.0, help="seconds added to every answer"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for random fault rates")
 
 
@@ -80,8 +87,7 @@ def write_client_config(
     else:
         trust = '[trust]\nmode = "certificate"\n'
     text = (
-        "# Written for a test server (the sandbox, a benchmark): a throwaway identity.\n"
-        f'mchid = "{mchid}"\n'
+        _HEADER + f'mchid = "{mchid}"\n'
         f'serial_no = "{serial_no}"\n'
         'private_key_path = "merchant_private_key.pem"\n'
         f'apiv3_key = "{apiv3_key}"\n'
@@ -91,8 +97,16 @@ def write_client_config(
         f'single = "{url}"\n'
     )
     path = directory / "merchant.toml"
-    path.write_text(text, encoding="utf-8")
-    path.chmod(0o600)  # it holds the APIv3 key inline
+    if path.exists() and not path.read_bytes().startswith(_HEADER.encode()):
+        raise FileExistsError(f"{path} was not written by wxpay-async; it is left as it is")
+    # It holds the APIv3 key inline: owner-readable from the start (a temporary file created
+    # with that mode, then renamed over the previous copy, which a restart replaces: the URL
+    # may have changed).
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
     return path
 
 
@@ -142,11 +156,28 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted: 0 after Ctrl-C/SIGTERM, 1 if the port is taken, 2 on a bad DIR."""
+    """Serve until interrupted: 0 after Ctrl-C/SIGTERM, 1 if the port is taken, 2 on a bad DIR
+    or option (nothing written then)."""
     directory: Path = args.identity
     if directory.exists() and not directory.is_dir():
         print(f"--identity {directory} is not a directory", file=sys.stderr)
         return 2
+    if not Identity.exists(directory) and (taken := Identity.occupied(directory)):
+        print(
+            f"--identity {directory} already holds {', '.join(taken)} but no sandbox identity;"
+            " choose a new or empty directory (nothing was overwritten)",
+            file=sys.stderr,
+        )
+        return 2
+    if Identity.exists(directory) and (directory / "merchant.toml").exists():
+        head = (directory / "merchant.toml").read_bytes()[: len(_HEADER)]
+        if head != _HEADER.encode():
+            print(
+                f"--identity {directory}: merchant.toml was not written by wxpay-async;"
+                " it is left as it is (move it away to let the sandbox write its own)",
+                file=sys.stderr,
+            )
+            return 2
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(args))
