@@ -29,7 +29,7 @@ from ._errors import (
     api_error_for,
 )
 from ._middlewares import CallMiddleware, TrackingConnector
-from ._validation import seconds
+from ._validation import is_async_callable, seconds
 from ._version import __version__
 from .crypto import SignedHeaders, max_plaintext_bytes
 from .crypto.fields import encrypt_checked
@@ -105,6 +105,14 @@ class WxPayClient:
             self.timeout = aiohttp.ClientTimeout(total=total, connect=min(10.0, total))
         # NaN would switch the replay check off (no comparison with NaN is true).
         self.signature_window = seconds("signature_window", signature_window)
+        if isinstance(access_token, str):
+            if not access_token or not access_token.isprintable() or " " in access_token:
+                raise ValidationError("access_token", "must be a non-empty token without spaces")
+        elif access_token is not None and not is_async_callable(access_token):
+            # A plain function (or an int) would fail only at the first cloud-base call.
+            raise ValidationError(
+                "access_token", "must be a token string or an async callable returning one"
+            )
         self._access_token = access_token
         self._cached_token: str | None = access_token if isinstance(access_token, str) else None
         self._token_lock = asyncio.Lock()

@@ -95,7 +95,7 @@ def parse_compact_time(value: str) -> dt.datetime:
 
 def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:
     def hook(value: Any, _type: Any) -> Any:
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
             raise ValidationError("", f"must be {label}, got {type(value).__name__}")
         return value
 
@@ -106,6 +106,8 @@ def _strict(kind: type[Any], label: str) -> Callable[[Any, Any], Any]:
 _STR_HOOK = _strict(str, "a string")
 converter.register_structure_hook(str, _STR_HOOK)
 converter.register_structure_hook(int, _strict(int, "an integer"))
+# A value the spec leaves unconfirmed as number or text (the cloud-base list's states).
+converter.register_structure_hook(int | str, _strict((int, str), "an integer or a string"))  # type: ignore[arg-type]
 converter.register_structure_hook(bool, _strict(bool, "a boolean"))
 converter.register_structure_hook(dt.datetime, lambda v, _t: parse_rfc3339(v))
 converter.register_unstructure_hook(dt.datetime, format_rfc3339)
@@ -248,17 +250,18 @@ def _attrs_structure_factory(cls: type[Any]) -> Callable[[Any, Any], Any]:
         "cls": cls,
         "Mapping": Mapping,
         "ValidationError": ValidationError,
-        "check_required": check_required,
+        "check_model": check_model,
         "known": frozenset(f.name for f in fields if f.name != "extra"),
     }
     lines = [
         "def structure_model(data, _type):",
         "    if type(data) is not dict:",  # the JSON decoder's and most callers' type
         "        if isinstance(data, cls):",
-        "            check_required(data)",
+        "            check_model(data)",
         "            return data",
         "        if not isinstance(data, Mapping):",
-        "            raise ValidationError('', f'must be an object, got {type(data).__name__}')",
+        "            raise ValidationError('', f'must be an object (a mapping or '"
+        "f'{cls.__name__}), got {type(data).__name__}')",
         "    kwargs = {}",
     ]
     for i, f in enumerate(fields):
@@ -379,13 +382,13 @@ converter.register_unstructure_hook_factory(attrs.has, _attrs_unstructure_factor
 def structure(data: Any, cls: type[T]) -> T:
     """Validate and build ``cls`` from a mapping, or check a ``cls`` built directly.
 
-    A model built directly has run its field validators, which let ``None`` pass (optional
-    fields default to it); :func:`check_required` adds what the mapping path checks itself: no
-    required field, at any depth, is ``None``.
+    A model built directly is checked again (:func:`check_model`): its lists may have been
+    changed in place since, and its validators let ``None`` pass where the mapping path
+    requires a value.
     """
     if isinstance(data, cls):
         if attrs.has(cls):
-            check_required(data)
+            check_model(data)
         return data
     return converter.structure(data, cls)
 
@@ -403,26 +406,33 @@ def _required(cls: type[Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return known
 
 
-def check_required(model: Any) -> None:
-    """Raise ``ValidationError(path, "is required")`` for a required field left ``None``.
+def check_model(model: Any) -> None:
+    """Check a model built directly, at every depth, as if it were built now.
 
-    Walks nested models and lists of them; the path is dotted like the mapping path's
-    (``business.name``, ``items[2].id``).
+    Its field validators and cross-field rules (``__attrs_post_init__``) run again: frozen
+    models hold lists that can be changed in place after they were checked. Then no required
+    field may be ``None`` (validators let ``None`` pass; optional fields default to it). Errors
+    carry dotted paths like the mapping path's (``business.name``, ``items[2].id``).
     """
-    required, names = _required(type(model))
+    cls = type(model)
+    required, names = _required(cls)
     for name in required:
         if getattr(model, name) is None:
             raise ValidationError(name, "is required")
+    attrs.validate(model)
+    post_init = getattr(cls, "__attrs_post_init__", None)
+    if post_init is not None:
+        post_init(model)  # rules only; the aliases it fills are filled already
     for name in names:
         value = getattr(model, name)
         try:
             if attrs.has(type(value)):
-                check_required(value)
+                check_model(value)
             elif type(value) in (list, tuple):
                 for i, item in enumerate(value):
                     if attrs.has(type(item)):
                         try:
-                            check_required(item)
+                            check_model(item)
                         except ValidationError as exc:
                             raise exc.prefixed(f"[{i}]") from None
         except ValidationError as exc:

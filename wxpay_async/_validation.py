@@ -6,8 +6,11 @@ job, so a missing field and a bad value produce distinct messages.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
+import types
 import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,6 +25,7 @@ __all__ = [
     "count",
     "each",
     "https_url",
+    "is_async_callable",
     "is_printable_text",
     "seconds",
     "text",
@@ -117,6 +121,33 @@ def _check_text(
         raise ValidationError(
             name, "must not contain characters outside the Basic Multilingual Plane"
         )
+
+
+def is_async_callable(obj: object) -> bool:
+    """Whether calling ``obj`` returns an awaitable, judged without calling it.
+
+    True for ``async def`` functions, bound ``async def`` methods, ``functools.partial`` of
+    either (nested partials too), objects whose class defines ``async def __call__``, and
+    anything ``inspect.iscoroutinefunction`` recognises (``unittest.mock.AsyncMock``; on
+    Python 3.12+ functions marked with ``inspect.markcoroutinefunction``). False for plain
+    functions and methods, even ones that return a coroutine: the library cannot tell those
+    from a handler that forgot ``async`` without calling them, and calling one runs its side
+    effect.
+    """
+    # The common cases, decided without inspect's unwrapping (checked on every delivery):
+    # an ``async def`` function, and a bound ``async def`` method (``verifier.parse``).
+    if type(obj) is types.MethodType:
+        obj = obj.__func__
+    if type(obj) is types.FunctionType and obj.__code__.co_flags & inspect.CO_COROUTINE:
+        return True
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    if inspect.iscoroutinefunction(obj):
+        return True
+    if inspect.isroutine(obj) or isinstance(obj, type):
+        return False  # a plain function, method or builtin; calling a class builds an object
+    # The class's __call__ (what calling the object runs), not an attribute of the instance.
+    return callable(obj) and inspect.iscoroutinefunction(type(obj).__call__)
 
 
 def is_printable_text(value: str) -> bool:

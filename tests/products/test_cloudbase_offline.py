@@ -231,3 +231,74 @@ async def test_an_answer_without_errcode_is_a_success(
     async with make_client(url, access_token=SECRET) as client:
         listing = await cloudbase.list_wechatpay_merchants(client)
     assert (listing.errcode, listing.merchants) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("call", "status", "answer"),
+    [
+        ("auth", 200, {}),  # a proxy's empty object: the spec's answer always has errcode
+        ("auth", 200, {"list": []}),
+        ("list", 200, {}),
+        ("list", 200, {"errmsg": "ok"}),
+    ],
+)
+async def test_an_object_that_is_not_wechats_answer_is_not_a_success(
+    weixin: tuple[Weixin, str],
+    make_client: Callable[..., WxPayClient],
+    call: str,
+    status: int,
+    answer: Any,
+) -> None:
+    fake, url = weixin
+    fake.script = [(status, answer)]
+    async with make_client(url, access_token=SECRET) as client:
+        answer_of = (
+            cloudbase.get_wechatpay_auth(client, "bind", "1900006511")
+            if call == "auth"
+            else cloudbase.list_wechatpay_merchants(client)
+        )
+        with pytest.raises(UnexpectedResponseError):
+            await answer_of
+
+
+async def test_an_http_error_with_errcode_zero_is_not_a_success(
+    weixin: tuple[Weixin, str], make_client: Callable[..., WxPayClient]
+) -> None:
+    fake, url = weixin
+    fake.script = [(502, {"errcode": 0, "errmsg": "ok"})]
+    async with make_client(url, access_token=SECRET) as client:
+        with pytest.raises(ServerError) as caught:
+            await cloudbase.get_wechatpay_auth(client, "bind", "1900006511")
+    assert caught.value.status == 502
+    assert SECRET not in str(caught.value)
+
+
+def _plain_provider() -> str:
+    return SECRET
+
+
+@pytest.mark.parametrize("token", ["", "two words", "tab\there", 12345, _plain_provider])
+def test_an_unusable_access_token_is_refused_when_the_client_is_built(
+    make_client: Callable[..., WxPayClient], token: Any
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        make_client(access_token=token)
+    assert caught.value.field == "access_token"
+    assert SECRET not in str(caught.value)
+
+
+async def test_list_states_are_kept_as_numbers_or_text(
+    weixin: tuple[Weixin, str], make_client: Callable[..., WxPayClient]
+) -> None:
+    """Spec A1: whether the states are numbers is unconfirmed; text must not fail the list."""
+    fake, url = weixin
+    states = {"mch_relation_state": "1", "jsapi_auth_state": 2, "refund_auth_state": "OK"}
+    fake.script = [(200, {"errcode": 0, "errmsg": "ok", "list": [states]})]
+    async with make_client(url, access_token=SECRET) as client:
+        (merchant,) = (await cloudbase.list_wechatpay_merchants(client)).merchants
+    assert (merchant.mch_relation_state, merchant.jsapi_auth_state) == ("1", 2)
+    assert merchant.refund_auth_state == "OK"
+    fake.script = [(200, {"errcode": 0, "list": [{"jsapi_auth_state": True}]})]
+    async with make_client(url, access_token=SECRET) as client:
+        with pytest.raises(UnexpectedResponseError):
+            await cloudbase.list_wechatpay_merchants(client)

@@ -49,6 +49,36 @@ async def test_a_required_field_left_none_is_found_in_a_nested_model(
     assert rec.requests == []
 
 
+def _unlaunched_site() -> h5_permission.H5ApplicationRequest:
+    return h5_permission.H5ApplicationRequest(
+        sub_mchid="100001",
+        domains=["qq.com"],
+        website_url="https://qq.com",
+        website_state="UN_LAUNCHED",  # type: ignore[arg-type]
+        transaction_limit_type="UN_LAUNCHED_WEBSITE_LIMIT",  # type: ignore[arg-type]
+        website_homepage_pics=["m1"],
+        website_business_page_pics=["m2"],
+    )
+
+
+async def test_a_models_list_changed_in_place_after_it_was_built_is_checked_again(
+    quiet_client: tuple[WxPayClient, Recorder],
+) -> None:
+    """Frozen models hold lists: what was valid at construction is checked again when sent."""
+    client, rec = quiet_client
+    bad_domain = _unlaunched_site()
+    bad_domain.domains.append("https://evil.example/x")
+    with pytest.raises(ValidationError) as info:
+        await h5_permission.create_application(client, bad_domain)
+    assert info.value.field == "domains[1]"
+    no_screenshots = _unlaunched_site()
+    no_screenshots.website_homepage_pics.clear()  # type: ignore[union-attr]
+    with pytest.raises(ValidationError) as info:
+        await h5_permission.create_application(client, no_screenshots)
+    assert info.value.field == "website_homepage_pics"
+    assert rec.requests == []
+
+
 def test_a_domain_application_may_omit_sub_mchid() -> None:
     request = converter.structure(
         {"domains": ["qq.com"], "website_url": "https://qq.com", "out_applyment_id": "123456"},

@@ -161,6 +161,21 @@ def test_miniprogram_launch_params_both_variants() -> None:
     }
 
 
+@pytest.mark.parametrize("navigate", ["no", 1, None])
+def test_navigate_must_be_a_boolean(navigate: Any) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ps.miniprogram_launch_params(TOKEN, navigate=navigate)
+    assert caught.value.field == "navigate"
+
+
+def test_a_queried_authorization_keeps_the_users_openid_out_of_its_repr() -> None:
+    answer = {**PAYSCORE_GET_RESPONSE, "openid": "oUSER-123", "sub_openid": "oSUB-456"}
+    model = converter.structure(answer, ps.PayScoreAuthorization)
+    assert model.openid == "oUSER-123"
+    assert "oUSER-123" not in repr(model)
+    assert "oSUB-456" not in repr(model)
+
+
 def test_builders_accept_the_token_model_and_refuse_an_expired_one() -> None:
     now = dt.datetime.now(dt.UTC)
     fresh = ps.PermissionsToken(apply_permissions_token=TOKEN, expires_at=now + ps.TOKEN_TTL)

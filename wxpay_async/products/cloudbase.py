@@ -96,15 +96,16 @@ class CloudBaseResult:
 class AuthorizedMerchant:
     """One merchant number bound to the mini program.
 
-    The meaning of the numeric states is unpublished; they are kept as WeChat sends them.
+    The meaning of the states is unpublished, and whether they are numbers is unconfirmed
+    (spec A1): each is kept as WeChat sends it, an integer or a string.
     """
 
     merchant_code: str | None = None
     merchant_name: str | None = None
     company_name: str | None = None
-    mch_relation_state: int | None = None
-    jsapi_auth_state: int | None = None
-    refund_auth_state: int | None = None
+    mch_relation_state: int | str | None = None
+    jsapi_auth_state: int | str | None = None
+    refund_auth_state: int | str | None = None
     extra: dict[str, Any] = attrs.field(factory=dict)
 
 
@@ -127,30 +128,42 @@ def _redact(text_: str, token: str) -> str:
     return text_.replace(token, "***") if token else text_
 
 
-def _document(raw: RawResponse, token: str) -> dict[str, Any]:
+def _document(raw: RawResponse, token: str, answer_key: str | None) -> dict[str, Any]:
+    """The answer's JSON object: it carries ``errcode`` (spec A1), or ``answer_key`` on a 2xx.
+
+    Anything else (``{}`` from a proxy, an HTML page) is not WeChat's answer and must not pass
+    for a success: these answers are unsigned.
+    """
     try:
         document = json.loads(raw.body) if raw.body else None
     except ValueError:
         document = None
-    if isinstance(document, dict) and "errcode" in document:
-        return document
-    excerpt = _redact(raw.body[:200].decode("utf-8", "replace"), token)
-    if raw.status >= 400:
-        raise api_error_for(raw.status, "HTTP_ERROR", excerpt, verified=False)
     if isinstance(document, dict):
-        return document  # some api.weixin.qq.com answers omit errcode on success
-    raise UnexpectedResponseError(f"HTTP {raw.status} answer is not a JSON object")
+        if raw.status < 300 and (
+            "errcode" in document or (answer_key is not None and answer_key in document)
+        ):
+            return document
+        if raw.status >= 300 and document.get("errcode") not in (None, 0):
+            return document  # a non-zero errcode is WeChat's refusal, whatever the status
+    excerpt = _redact(raw.body[:200].decode("utf-8", "replace"), token)
+    if raw.status >= 300:
+        raise api_error_for(raw.status, "HTTP_ERROR", excerpt, verified=False)
+    raise UnexpectedResponseError(
+        f"HTTP {raw.status} answer is not WeChat's: a JSON object with errcode"
+        + (f" or {answer_key}" if answer_key else "")
+        + " was expected"
+    )
 
 
 async def _call(
-    client: WxPayClient, endpoint: Endpoint, body: bytes
+    client: WxPayClient, endpoint: Endpoint, body: bytes, *, answer_key: str | None = None
 ) -> tuple[dict[str, Any], RawResponse]:
     token = await client.access_token()
     refreshed = False
     while True:
         # The client never puts a weixin URL (it carries the token) in a transport error.
         raw = await client.send(endpoint, query={"access_token": token}, body=body)
-        document = _document(raw, token)
+        document = _document(raw, token, answer_key)
         errcode = document.get("errcode", 0)
         if not isinstance(errcode, int) or isinstance(errcode, bool):
             raise UnexpectedResponseError(f"errcode is not a number: {type(errcode).__name__}")
@@ -189,5 +202,6 @@ async def list_wechatpay_merchants(client: WxPayClient) -> MerchantList:
     -1 / -1000 are retried; 40001 / 40014 / 42001 refresh the token once.
     Doc: https://developers.weixin.qq.com/doc/oplatform/en/openApi/OpenApiDoc/cloudbase-common/wechatpay/getWechatPayList.html
     """
-    document, raw = await _call(client, LIST, b"{}")
+    # A listing may come without errcode on success, as other api.weixin.qq.com data answers do.
+    document, raw = await _call(client, LIST, b"{}", answer_key="list")
     return structure_answer(document, MerchantList, raw)

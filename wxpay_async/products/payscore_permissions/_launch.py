@@ -132,6 +132,8 @@ def miniprogram_launch_params(
     The token travels unencoded in ``extraData``; the navigate variant names the PayScore mini
     program and page, which WeChat fixes.
     """
+    if type(navigate) is not bool:  # "no" is truthy: it would pick the other variant
+        raise ValidationError("navigate", "must be True or False")
     value = _token(token)
     data: TokenData = {"apply_permissions_token": value}
     if navigate:

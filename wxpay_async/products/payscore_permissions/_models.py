@@ -113,8 +113,9 @@ class PayScoreAuthorization:
     sub_mchid: str | None = None
     sub_appid: str | None = None
     channel_id: str | None = None
-    openid: str | None = None
-    sub_openid: str | None = None
+    #: The user's identifiers: out of ``repr()`` (logs), as in the notification's model.
+    openid: str | None = attrs.field(default=None, repr=False)
+    sub_openid: str | None = attrs.field(default=None, repr=False)
     notify_url: str | None = None
     cancel_authorization_time: dt.datetime | None = None
     authorization_success_time: dt.datetime | None = None
