@@ -199,6 +199,11 @@ class Hosts:
         """Every host at ``url`` (a sandbox or test server)."""
         return cls(mainland=url, mainland_backup=url, global_=url, weixin=url)
 
+    def __attrs_post_init__(self) -> None:
+        if self.failover and self.mainland_backup == self.mainland:
+            # It could never do anything: refused rather than quietly switched off.
+            raise ValidationError("failover", "needs a mainland_backup other than mainland")
+
     def base(self, name: HostName) -> str:
         """The base URL for a host name."""
         return str(getattr(self, name))

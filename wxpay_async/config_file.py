@@ -160,12 +160,19 @@ def _hosts(table: Mapping[str, Any] | None) -> Hosts:
     if single is not None:
         if any(key in table for key in _HOST_KEYS):
             raise ValidationError("hosts.single", "cannot be combined with individual hosts")
+        if failover:
+            raise ValidationError(
+                "hosts.failover", "cannot be combined with hosts.single (one URL for every host)"
+            )
         try:
             return attrs.evolve(Hosts.single(single), failover=failover)
         except ValidationError as exc:
             raise ValidationError("hosts.single", exc.rule) from None
     chosen = {key: _text(table, key, "hosts.", required=False) for key in _HOST_KEYS}
-    return Hosts(**{k: v for k, v in chosen.items() if v is not None}, failover=failover)
+    try:
+        return Hosts(**{k: v for k, v in chosen.items() if v is not None}, failover=failover)
+    except ValidationError as exc:
+        raise exc.prefixed("hosts") from None
 
 
 def load_merchant_config(path: str | os.PathLike[str]) -> MerchantConfig:

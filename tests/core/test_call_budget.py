@@ -186,7 +186,7 @@ async def test_a_busy_host_does_not_starve_another(
     hosts = failover_hosts(fake)
     hosts = Hosts(
         mainland=hosts.mainland,
-        mainland_backup=hosts.mainland,
+        mainland_backup="http://127.0.0.1:9",  # refused: a failover would show
         global_=hosts.mainland_backup,
         weixin=hosts.weixin,
         failover=True,

@@ -131,3 +131,13 @@ def test_credentials_evolve_rebuilds_the_authorization_header(
     header = other.authorization("GET", "/v3/x", b"", 1700000000)
     assert 'mchid="1900000110"' in header
     assert f'serial_no="{credentials.serial_no}"' in header
+
+
+def test_failover_needs_a_backup_other_than_the_primary() -> None:
+    # Hosts.single() points every host at one URL: failing over there could never help.
+    with pytest.raises(ValidationError) as caught:
+        Hosts(mainland="https://a.example", mainland_backup="https://a.example", failover=True)
+    assert caught.value.field == "failover"
+    with pytest.raises(ValidationError):
+        attrs.evolve(Hosts.single("http://127.0.0.1:8480"), failover=True)
+    assert Hosts(failover=True).mainland_backup == "https://api2.mch.weixin.qq.com"

@@ -246,6 +246,17 @@ def test_apiv3_key_from_the_environment(tmp_path: Path, monkeypatch: pytest.Monk
         ),
         (BASE + KEY + CERT_TRUST + "[hosts]\nfailover = 1\n", "hosts.failover"),
         (
+            BASE + KEY + CERT_TRUST + '[hosts]\nsingle = "http://a"\nfailover = true\n',
+            "hosts.failover",  # the backup would be the same URL: it could never help
+        ),
+        (
+            BASE
+            + KEY
+            + CERT_TRUST
+            + '[hosts]\nmainland = "http://a"\nmainland_backup = "http://a"\nfailover = true\n',
+            "hosts.failover",
+        ),
+        (
             BASE.replace("merchant_private_key.pem", "missing.pem") + KEY + CERT_TRUST,
             "private_key_path",
         ),
