@@ -131,6 +131,13 @@ def payscore_request(code: str = "AUTH_0001", **changes: Any) -> dict[str, Any]:
     return body
 
 
+def image_type(data: bytes) -> str:
+    """The part Content-Type spec B10 names for the image ``data`` (PNG unless JPEG or BMP)."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpg"
+    return "image/bmp" if data.startswith(b"BM") else "image/png"
+
+
 def multipart(
     meta: bytes, data: bytes, filename: str, boundary: str = "sandboxBoundary42"
 ) -> bytes:
@@ -142,7 +149,7 @@ def multipart(
         + meta
         + f"\r\n--{boundary}\r\n"
         f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: image/png\r\n\r\n".encode()
+        f"Content-Type: {image_type(data)}\r\n\r\n".encode()
         + data
         + f"\r\n--{boundary}--\r\n".encode()
     )

@@ -9,6 +9,7 @@ import pytest
 
 from tests.sandbox.helpers import (
     HK_CREATE,
+    MEDIA,
     PNG,
     document,
     hk_application,
@@ -143,3 +144,64 @@ async def test_rotation_is_picked_up_through_one_refresh(
         raw = await send_json(client, HK_CREATE, hk_application(), idempotency_key="rot2")
         assert json.loads(raw.body)["verification_status"] == "Under Review"
         assert sb.submerchant_count == 2
+
+
+def _form(*parts: tuple[str, str | None, str | None, bytes]) -> bytes:
+    """A multipart body of ``(name, filename, content_type, data)`` parts, in the order given."""
+    body = b""
+    for name, filename, content_type, data in parts:
+        disposition = f'form-data; name="{name}"' + (
+            f'; filename="{filename}"' if filename is not None else ""
+        )
+        head = f"--B42\r\nContent-Disposition: {disposition}\r\n"
+        if content_type is not None:
+            head += f"Content-Type: {content_type}\r\n"
+        body += head.encode() + b"\r\n" + data + b"\r\n"
+    return body + b"--B42--\r\n"
+
+
+_META = media_meta(PNG, "shop.png")
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        pytest.param(
+            [("file", "shop.png", "image/png", PNG), ("meta", None, "application/json", _META)],
+            id="file-first",
+        ),
+        pytest.param([("meta", None, None, _META), ("file", "shop.png", None, PNG)], id="no-types"),
+        pytest.param(
+            [("meta", None, "application/json", _META), ("file", "b.png", "image/png", PNG)],
+            id="other-filename",
+        ),
+        pytest.param(
+            [("meta", None, "application/json", _META), ("file", "shop.png", "text/plain", PNG)],
+            id="text-file",
+        ),
+        pytest.param(
+            [("meta", None, "application/json", _META), ("file", "shop.png", "image/jpg", PNG)],
+            id="png-as-jpg",
+        ),
+        pytest.param(
+            [
+                ("meta", None, "application/json", _META),
+                ("meta", None, "application/json", _META),
+                ("file", "shop.png", "image/png", PNG),
+            ],
+            id="meta-twice",
+        ),
+    ],
+)
+async def test_a_form_not_laid_out_as_spec_b10_is_refused(
+    sb: Sandbox, client: WxPayClient, parts: list[tuple[str, str | None, str | None, bytes]]
+) -> None:
+    with pytest.raises(BadRequestError) as caught:
+        await client.send(
+            MEDIA,
+            body=_form(*parts),
+            sign_body=_META,
+            content_type="multipart/form-data; boundary=B42",
+        )
+    assert caught.value.code == "PARAM_ERROR"
+    assert not sb.state.media

@@ -28,7 +28,13 @@ _META = obj(
         "sha256": Str(64, pattern=r"[0-9A-Fa-f]{64}", describe="must be the hex SHA-256"),
     }
 )
-_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM")
+#: The image types spec B10 names for the file part, by the data's leading bytes.
+_IMAGE_TYPES = {
+    b"\xff\xd8\xff": frozenset({"image/jpg", "image/jpeg"}),
+    b"\x89PNG\r\n\x1a\n": frozenset({"image/png"}),
+    b"BM": frozenset({"image/bmp"}),
+}
+_MAGIC = tuple(_IMAGE_TYPES)
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
 _NAME = re.compile(r'\bname="([^"]*)"', re.IGNORECASE)
 _FILENAME = re.compile(r'\bfilename="([^"]*)"', re.IGNORECASE)
@@ -67,6 +73,8 @@ def split_multipart(body: bytes, content_type: str) -> dict[str, Part]:
         if name is None:
             raise ApiFailure.param("", "multipart part without a form-data name")
         filename = _FILENAME.search(disposition)
+        if name.group(1) in parts:
+            raise ApiFailure.param("", f"multipart part {name.group(1)!r} appears twice")
         parts[name.group(1)] = Part(
             name=name.group(1),
             filename=filename.group(1) if filename else None,
@@ -74,6 +82,10 @@ def split_multipart(body: bytes, content_type: str) -> dict[str, Part]:
             data=data,
         )
     return parts
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").partition(";")[0].strip().lower()
 
 
 def signed_meta(body: bytes, content_type: str) -> bytes:
@@ -93,6 +105,11 @@ def routes(core: Core) -> list[web.RouteDef]:
             raise ApiFailure.param(pointer("meta"), "缺少必填参数 (the meta part is required)")
         if file_part is None:
             raise ApiFailure.param(pointer("file"), "缺少必填参数 (the file part is required)")
+        # Spec B10: meta (application/json), then file (filename, an image type), in order.
+        if list(parts) != ["meta", "file"]:
+            raise ApiFailure.param("", "multipart parts must be meta, then file, and no others")
+        if _media_type(meta_part.content_type) != "application/json":
+            raise ApiFailure.param(pointer("meta"), "part must have Content-Type application/json")
         try:
             meta = json.loads(meta_part.data)
         except (ValueError, UnicodeDecodeError):
@@ -110,6 +127,13 @@ def routes(core: Core) -> list[web.RouteDef]:
             raise ApiFailure.param(pointer("file"), "图片大小不能超过2M (at most 2 MB)")
         if not data.startswith(_MAGIC):
             raise ApiFailure.param(pointer("file"), "must be a JPG, PNG or BMP image")
+        allowed = next(types for magic, types in _IMAGE_TYPES.items() if data.startswith(magic))
+        if _media_type(file_part.content_type) not in allowed:
+            raise ApiFailure.param(
+                pointer("file"), f"part must have Content-Type {' or '.join(sorted(allowed))}"
+            )
+        if file_part.filename != meta["filename"]:
+            raise ApiFailure.param(pointer("file"), "part's filename must be meta's filename")
         digest = hashlib.sha256(data).hexdigest()
         if digest != meta["sha256"].lower():
             raise ApiFailure.param(
