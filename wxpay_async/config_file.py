@@ -21,6 +21,7 @@ keys are refused so a typo cannot silently fall back to a default.
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -33,6 +34,8 @@ from ._client import WxPayClient
 from ._config import Hosts, MerchantCredentials, read_file
 from ._errors import ValidationError
 from .trust import CERTIFICATE_PATHS, CertificateTrust, PublicKeyTrust, Trust
+
+log = logging.getLogger("wxpay_async")
 
 __all__ = ["MerchantConfig", "client_from_config", "load_merchant_config"]
 
@@ -175,6 +178,24 @@ def _hosts(table: Mapping[str, Any] | None) -> Hosts:
         raise exc.prefixed("hosts") from None
 
 
+def _warn_if_readable_by_others(file: Path) -> None:
+    """Log a warning when a file holding the APIv3 key inline is readable by group or others.
+
+    A warning, not a refusal: file modes do not say it all everywhere (Windows, some mounts).
+    """
+    try:
+        mode = file.stat().st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & 0o077:
+        log.warning(
+            "%s holds apiv3_key inline and is readable by others (mode %o): chmod 600 it, "
+            "or use apiv3_key_env",
+            file,
+            mode & 0o777,
+        )
+
+
 def load_merchant_config(path: str | os.PathLike[str]) -> MerchantConfig:
     """Read ``merchant.toml``; relative paths in it are relative to the file."""
     file = Path(path)
@@ -195,6 +216,8 @@ def load_merchant_config(path: str | os.PathLike[str]) -> MerchantConfig:
     key_env = _text(document, "apiv3_key_env", "", required=False)
     if (inline_key is None) == (key_env is None):
         raise ValidationError("apiv3_key", "give exactly one of apiv3_key or apiv3_key_env")
+    if inline_key is not None:
+        _warn_if_readable_by_others(file)
     try:
         credentials = MerchantCredentials.from_files(
             mchid=mchid,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -206,6 +207,23 @@ def test_certificate_mode_and_individual_hosts(tmp_path: Path) -> None:
     assert config.hosts.mainland == "http://127.0.0.1:1"
     assert config.hosts.global_ == "https://apihk.mch.weixin.qq.com"
     assert config.hosts.failover is True
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_an_inline_apiv3_key_in_a_file_others_can_read_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, BASE + KEY + CERT_TRUST)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="wxpay_async"):
+        load_merchant_config(path)
+    assert "readable by others" in caplog.text
+    assert "k" * 32 not in caplog.text
+    caplog.clear()
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="wxpay_async"):
+        load_merchant_config(path)
+    assert caplog.text == ""
 
 
 def test_apiv3_key_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
