@@ -401,7 +401,8 @@ class WxPayClient:
         if endpoint.encrypted_fields:
             # Every plaintext is checked before the key is fetched, which may download
             # certificates: a value too long for the platform's RSA-2048 key (spec B7) is a
-            # ValidationError with nothing sent, not whatever that download ends in.
+            # ValidationError with nothing sent, not whatever that download ends in. (WeChat
+            # Pay's keys are RSA-2048; a larger key would still be held to its limit.)
             fields = [(path, _parent_of(data, path)) for path in endpoint.encrypted_fields]
             limit = max_plaintext_bytes(2048, endpoint.padding)
             for path, (parent, leaf) in fields:

@@ -55,6 +55,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed for random fault rates")
 
 
+def _foreign(path: Path) -> bool:
+    """Whether ``path`` exists and was not written here (its first line is not ours)."""
+    if not path.exists():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(_HEADER.encode())) != _HEADER.encode()
+
+
 def write_merchant_toml(directory: Path, identity: Identity, key_mode: str, url: str) -> Path:
     """The client side of the identity, in the format ``load_merchant_config`` reads."""
     return write_client_config(
@@ -97,7 +105,7 @@ def write_client_config(
         f'single = "{url}"\n'
     )
     path = directory / "merchant.toml"
-    if path.exists() and not path.read_bytes().startswith(_HEADER.encode()):
+    if _foreign(path):
         raise FileExistsError(f"{path} was not written by wxpay-async; it is left as it is")
     # It holds the APIv3 key inline: owner-readable from the start (a temporary file created
     # with that mode, then renamed over the previous copy, which a restart replaces: the URL
@@ -169,15 +177,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    if Identity.exists(directory) and (directory / "merchant.toml").exists():
-        head = (directory / "merchant.toml").read_bytes()[: len(_HEADER)]
-        if head != _HEADER.encode():
-            print(
-                f"--identity {directory}: merchant.toml was not written by wxpay-async;"
-                " it is left as it is (move it away to let the sandbox write its own)",
-                file=sys.stderr,
-            )
-            return 2
+    if _foreign(directory / "merchant.toml"):
+        print(
+            f"--identity {directory}: merchant.toml was not written by wxpay-async;"
+            " it is left as it is (move it away to let the sandbox write its own)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve(args))
