@@ -4,7 +4,9 @@ must have, a pool per host, and what the client keeps between calls (nothing).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -80,6 +82,17 @@ def failover_client(
     )
 
 
+@contextlib.asynccontextmanager
+async def holding_a_connection(client: WxPayClient) -> AsyncIterator[None]:
+    """A slow GET (see ``slow_from``) holds the mainland pool's connection meanwhile."""
+    holder = asyncio.create_task(client.send(GET))
+    await asyncio.sleep(0.05)
+    try:
+        yield
+    finally:
+        holder.cancel()
+
+
 async def test_a_refusal_is_returned_rather_than_a_retry_too_short_to_finish(
     credentials: MerchantCredentials, fake: FakeWeChat
 ) -> None:
@@ -127,13 +140,10 @@ async def test_a_deadline_that_ends_the_wait_for_a_connection_reports_nothing_se
     # the POST never had a connection, so its outcome is known, not "no answer".
     arrived = await slow_from(fake, 1, methods="GET")
     client = client_for(credentials, fake, retry=RetryPolicy(attempts=1), connections_per_host=1)
-    async with client:
-        holder = asyncio.create_task(client.send(GET))
-        await asyncio.sleep(0.05)
+    async with client, holding_a_connection(client):
         client.retry = RetryPolicy(attempts=1, deadline=0.5)  # for the POST only
         with pytest.raises(RequestTimeoutError) as info:
             await client.send(UNSAFE_POST, body=b"{}")
-        holder.cancel()
     assert info.value.connection_failed
     assert "no connection" in str(info.value)
     assert arrived == ["GET"]
@@ -146,14 +156,14 @@ async def test_a_failover_shares_the_calls_deadline(
     # it (connect timeout, nothing sent), then the backup gets what is left of the 1.5 s deadline.
     arrived = await slow_from(fake, 1)
     retry = RetryPolicy(attempts=3, sleep=False, deadline=1.5, min_attempt_time=0.1)
-    async with failover_client(credentials, fake, connect=0.3, retry=retry) as client:
-        holder = asyncio.create_task(client.send(GET))
-        await asyncio.sleep(0.05)
+    async with (
+        failover_client(credentials, fake, connect=0.3, retry=retry) as client,
+        holding_a_connection(client),
+    ):
         started = time.monotonic()
         with pytest.raises(RequestTimeoutError) as info:
             await client.send(UNSAFE_POST, body=b"{}")
         elapsed = time.monotonic() - started
-        holder.cancel()
     assert not info.value.connection_failed  # the backup's POST was sent and not answered
     assert arrived == ["GET", "POST"]
     assert elapsed < 2.0  # a fresh deadline for the backup would end at ~2.4 s
@@ -164,12 +174,12 @@ async def test_no_failover_with_less_than_an_attempts_minimum_left(
 ) -> None:
     arrived = await slow_from(fake, 1, methods="GET")
     retry = RetryPolicy(attempts=3, sleep=False, deadline=2.0, min_attempt_time=0.5)
-    async with failover_client(credentials, fake, connect=0.55, retry=retry) as client:
-        holder = asyncio.create_task(client.send(GET))
-        await asyncio.sleep(0.05)
+    async with (
+        failover_client(credentials, fake, connect=0.55, retry=retry) as client,
+        holding_a_connection(client),
+    ):
         with pytest.raises(RequestTimeoutError) as info:
             await client.send(UNSAFE_POST, body=b"{}")
-        holder.cancel()
     # Three attempts on the primary (0.55 s each), then 0.35 s left: less than the 0.5 s a
     # failover's attempt needs to be worth starting.
     assert info.value.connection_failed
@@ -195,11 +205,8 @@ async def test_a_busy_host_does_not_starve_another(
     timeout = aiohttp.ClientTimeout(total=5, connect=0.5)
     retry = RetryPolicy(attempts=1)
     client = client_for(credentials, fake, hosts=hosts, timeout=timeout, retry=retry, connections=1)
-    async with client:
-        holder = asyncio.create_task(client.send(GET))
-        await asyncio.sleep(0.05)
+    async with client, holding_a_connection(client):
         raw = await client.send(other, body=b"{}")
-        holder.cancel()
     assert raw.status == 200
     assert arrived == ["GET", "POST"]
 
