@@ -21,9 +21,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from wxpay_async import Endpoint
 from wxpay_async.crypto import aead_encrypt, build_response_message, sign
 
 PUBLIC_KEY_ID = "PUB_KEY_ID_0114232134912410000000000000"
+
+#: Endpoints of no product, for tests of the client itself: a safe GET and an unsafe POST.
+GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
+UNSAFE_POST = Endpoint(name="apply", method="POST", host="mainland", path="/v3/apply")
 
 
 def make_certificate(

@@ -25,10 +25,8 @@ from wxpay_async import (
     WxPayClient,
 )
 
-from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat
+from .fake_wechat import GET, PUBLIC_KEY_ID, UNSAFE_POST, Answer, FakeWeChat
 
-GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
-UNSAFE_POST = Endpoint(name="apply", method="POST", host="mainland", path="/v3/apply")
 RATE_LIMITED = {"code": "FREQUENCY_LIMITED", "message": "too fast"}
 
 

@@ -14,7 +14,6 @@ from aiohttp import web
 from wxpay_async import (
     BadRequestError,
     CertificateTrust,
-    Endpoint,
     Hosts,
     MerchantCredentials,
     PublicKeyTrust,
@@ -28,10 +27,7 @@ from wxpay_async import (
 )
 from wxpay_async.products import cloudbase
 
-from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat
-
-GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
-UNSAFE_POST = Endpoint(name="apply", method="POST", host="mainland", path="/v3/apply")
+from .fake_wechat import GET, PUBLIC_KEY_ID, UNSAFE_POST, Answer, FakeWeChat
 
 
 def public_key_client(

@@ -13,7 +13,6 @@ from wxpay_async import (
     CertificateTrust,
     CombinedTrust,
     DecryptionError,
-    Endpoint,
     Hosts,
     MerchantCredentials,
     PublicKeyTrust,
@@ -27,9 +26,7 @@ from wxpay_async.crypto import load_public_key
 from wxpay_async.trust import PlatformCertificate, RawResponse, parse_certificate_download
 
 from .conftest import APIV3_KEY
-from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat
-
-GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
+from .fake_wechat import GET, PUBLIC_KEY_ID, Answer, FakeWeChat
 
 
 def certificate_client(

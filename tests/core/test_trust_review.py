@@ -15,7 +15,6 @@ from cryptography import x509
 from tests.conftest import vector_file
 from wxpay_async import (
     CertificateTrust,
-    Endpoint,
     Hosts,
     MerchantCredentials,
     PublicKeyTrust,
@@ -28,9 +27,8 @@ from wxpay_async import (
 from wxpay_async.trust import RawResponse, Trust, parse_certificate_download
 
 from .conftest import APIV3_KEY
-from .fake_wechat import PUBLIC_KEY_ID, Answer, FakeWeChat, make_certificate
+from .fake_wechat import GET, PUBLIC_KEY_ID, Answer, FakeWeChat, make_certificate
 
-GET = Endpoint(name="get", method="GET", host="mainland", path="/v3/thing")
 ATTEMPTS = 3
 
 
